@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from margin.core.prices import InputError, Option, PriceVector
 
@@ -21,6 +21,7 @@ __all__ = [
     "NANOS_PER_USD",
     "LedgerRecord",
     "Outcome",
+    "RecordSink",
     "TokenUsage",
     "nanos_to_usd",
     "usd_to_nanos",
@@ -254,3 +255,13 @@ class LedgerRecord:
             "lambda_dL": p.latency_price * float(lat),
             "rho_dR": p.risk_price * float(risk),
         }
+
+
+@runtime_checkable
+class RecordSink(Protocol):
+    """Anything that accepts ledger records: the SQLite :class:`~margin.ledger.Ledger`,
+    an in-memory list, a test double. Layers take an optional sink and append to it."""
+
+    def append(self, record: LedgerRecord) -> None:
+        """Store one record."""
+        ...
