@@ -1,4 +1,63 @@
-"""margin: agentic AI systems as marginal token allocation economies."""
+"""margin: agentic AI systems as marginal token allocation economies.
+
+Every allocation decision in an agentic stack is the rule of Eq. 1 of the paper,
+
+    i* = argmax_i  V·ΔQ_i − ΔC_i − λ·ΔL_i − ρ·ΔR_i,
+
+read at one shared price vector (V, λ, ρ) whose entries are the Lagrange multipliers of
+shared budgets (Eq. 3). Names load lazily: ``import margin`` does not import numpy.
+
+Examples
+--------
+The worked example of Sec. 2:
+
+>>> import margin
+>>> cheap = margin.Option("cheap", quality=0.7, cost=1.0, risk=0.05)
+>>> frontier = margin.Option("frontier", quality=0.9, cost=5.0, risk=0.01)
+>>> margin.allocate(margin.PriceVector(value=10.0), [cheap, frontier]).choice
+'cheap'
+>>> margin.crossover_value(cheap, frontier), margin.crossover_value(
+...     cheap, frontier, margin.PriceVector(value=0.0, risk_price=50.0))
+(20.0, 10.0)
+"""
+
+from typing import TYPE_CHECKING
+
+from margin._lazy import attach
 
 __version__ = "0.1.0"
-__all__ = ["__version__"]
+
+__getattr__, __dir__, _names = attach(
+    __name__,
+    {
+        "core.allocation": [
+            "Allocation",
+            "BatchAllocation",
+            "allocate",
+            "allocate_batch",
+            "crossover_value",
+            "equimarginal_residuals",
+            "surplus_matrix",
+        ],
+        "core.prices": ["InputError", "Option", "PriceVector"],
+        "core.production": ["CobbDouglas", "cobb_douglas_allocation"],
+        "core.risk": ["CVaR", "Expectation", "RiskMeasure", "RiskPolicy", "WorstCase"],
+        "ledger.records": ["LedgerRecord", "Outcome", "TokenUsage"],
+    },
+)
+__all__ = ["__version__", *_names]
+
+if TYPE_CHECKING:
+    from margin.core.allocation import (
+        Allocation,
+        BatchAllocation,
+        allocate,
+        allocate_batch,
+        crossover_value,
+        equimarginal_residuals,
+        surplus_matrix,
+    )
+    from margin.core.prices import InputError, Option, PriceVector
+    from margin.core.production import CobbDouglas, cobb_douglas_allocation
+    from margin.core.risk import CVaR, Expectation, RiskMeasure, RiskPolicy, WorstCase
+    from margin.ledger.records import LedgerRecord, Outcome, TokenUsage

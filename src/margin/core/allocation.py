@@ -137,10 +137,11 @@ def surplus_matrix(
     v = np.asarray(value, dtype=np.float64)
     q = np.asarray(quality, dtype=np.float64)
     if q.ndim == 1:
-        n = 1 if v.ndim == 0 else v.shape[0]
-        q = np.broadcast_to(q, (n, q.shape[0]))
+        q = q[None, :]
     if q.ndim != 2:
         raise InputError(f"'quality' must have shape (n, m) or (m,), got {q.shape}")
+    if q.shape[0] == 1 and v.ndim == 1 and v.shape[0] != 1:
+        q = np.broadcast_to(q, (v.shape[0], q.shape[1]))
     n, m = q.shape
     shape = (n, m)
     s: FloatArray = np.multiply(q, _per_request("value", v, n))

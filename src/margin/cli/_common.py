@@ -1,0 +1,84 @@
+"""Shared CLI plumbing: one-line errors with exit code 2, JSON input, atomic output."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, NoReturn, TypeVar
+
+from margin.core.prices import InputError
+
+__all__ = ["atomic_write", "fail", "guard", "print_json", "read_json"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+EXIT_BAD_INPUT = 2
+
+
+def fail(message: str) -> NoReturn:
+    """Print one line to stderr and exit with code 2 (bad input)."""
+    line = " ".join(str(message).split())
+    print(f"margin: error: {line}", file=sys.stderr)
+    raise SystemExit(EXIT_BAD_INPUT)
+
+
+@contextmanager
+def guard() -> Iterator[None]:
+    """Turn user-input errors into one line on stderr and exit code 2, never a traceback."""
+    try:
+        yield
+    except InputError as e:
+        fail(str(e))
+    except FileNotFoundError as e:
+        fail(f"no such file: {e.filename}")
+    except IsADirectoryError as e:
+        fail(f"is a directory, not a file: {e.filename}")
+    except PermissionError as e:
+        fail(f"permission denied: {e.filename}")
+    except UnicodeDecodeError as e:
+        fail(f"not a text file ({e.reason})")
+
+
+def read_json(path: Path | str) -> Any:
+    """Parse a JSON file; errors name the file, line and column."""
+    p = Path(path)
+    if not p.exists():
+        raise InputError(f"{p}: no such file")
+    if p.is_dir():
+        raise InputError(f"{p}: is a directory, not a JSON file")
+    text = p.read_text(encoding="utf-8")
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        raise InputError(f"{p}:{e.lineno}:{e.colno}: invalid JSON: {e.msg}") from None
+
+
+def print_json(data: Any) -> None:
+    """Print machine-readable JSON on stdout (plain print: no rich markup or wrapping)."""
+    print(json.dumps(data, indent=2, sort_keys=False, allow_nan=False))
+
+
+def atomic_write(path: Path | str, write: Callable[[Path], None]) -> Path:
+    """Call ``write(tmp)`` on a temporary file beside ``path`` and rename it into place.
+
+    A crash or a bad input part-way leaves no half-written output: the temporary file
+    is removed and ``path`` is untouched.
+    """
+    target = Path(path)
+    if not target.parent.exists():
+        raise InputError(f"{target}: folder {target.parent} does not exist")
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        write(tmp)
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return target

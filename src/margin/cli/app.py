@@ -1,0 +1,170 @@
+"""The ``margin`` command: core commands plus one sub-command group per layer."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from margin.cli._common import guard, print_json, read_json
+from margin.core.prices import InputError
+
+app = typer.Typer(
+    name="margin",
+    help="Run agentic AI systems as marginal token allocation economies (one price vector, "
+    "four layers: routing, agent, serving, capital).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+prices_app = typer.Typer(help="Price discovery: the dual prices of shared budgets (Eq. 3).")
+ledger_app = typer.Typer(help="The token-aware ledger: summaries and Parquet export.")
+app.add_typer(prices_app, name="prices")
+app.add_typer(ledger_app, name="ledger")
+
+console = Console()
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+FileArg = Annotated[Path, typer.Argument(help="Input JSON file.")]
+
+
+def _fmt(x: float) -> str:
+    return f"{x:,.6g}"
+
+
+@app.command()
+def allocate(file: FileArg, as_json: JsonFlag = False) -> None:
+    """Apply Eq. 1 to one request: argmax_i V·ΔQ_i − ΔC_i − λ·ΔL_i − ρ·ΔR_i.
+
+    FILE is {"value": V, "latency_price": λ, "risk_price": ρ, "options": [{"name",
+    "quality", "cost", "latency", "risk"}]} (latency, risk and both prices optional).
+    """
+    from margin.core.allocation import allocate as allocate_rule
+    from margin.core.prices import Option, PriceVector
+
+    with guard():
+        data = read_json(file)
+        if not isinstance(data, dict):
+            raise InputError(f"{file}: expected a JSON object at the top level")
+        prices = PriceVector.from_dict(data, where=str(file))
+        raw = data.get("options")
+        if not isinstance(raw, list) or not raw:
+            raise InputError(f"{file}: field 'options' must be a non-empty list")
+        options = [Option.from_dict(o, where=f"{file}: options[{k}]") for k, o in enumerate(raw)]
+        result = allocate_rule(prices, options)
+    if as_json:
+        print_json({"choice": result.choice, "surplus": result.surplus})
+        return
+    table = Table(
+        title=f"Eq. 1 at V={_fmt(prices.value)}, λ={_fmt(prices.latency_price)}, "
+        f"ρ={_fmt(prices.risk_price)}"
+    )
+    for col in ("option", "V·ΔQ", "ΔC", "λ·ΔL", "ρ·ΔR", "surplus", ""):
+        table.add_column(col, justify="right" if col not in ("option", "") else "left")
+    for o in options:
+        table.add_row(
+            o.name,
+            _fmt(prices.value * o.quality),
+            _fmt(o.cost),
+            _fmt(prices.latency_price * o.latency),
+            _fmt(prices.risk_price * o.risk),
+            _fmt(result.surplus[o.name]),
+            "← choice" if o.name == result.choice else "",
+        )
+    console.print(table)
+
+
+@prices_app.command("discover")
+def prices_discover(file: FileArg, as_json: JsonFlag = False) -> None:
+    """Solve the relaxed primal of Eq. 3 with HiGHS and print the dual prices.
+
+    FILE is {"tasks": [{"id", "value", "options": [...]}], "budgets": {"cost": C,
+    "latency": L, "risk": R}}; an absent budget is unconstrained.
+    """
+    from margin.core.discovery import discover_prices, load_discovery_problem
+
+    with guard():
+        data = read_json(file)
+        tasks, budgets = load_discovery_problem(data, where=str(file))
+        result = discover_prices(tasks, budgets)
+    if as_json:
+        print_json(result.to_json())
+        return
+    _print_discovery(result.to_json())
+
+
+def _print_discovery(out: dict[str, Any]) -> None:
+    t = Table(title="Dual prices of the shared budgets (Eq. 3)")
+    t.add_column("budget")
+    t.add_column("dual µ", justify="right")
+    for k, v in out["prices"].items():
+        t.add_row(k, _fmt(v))
+    t.add_row("λ = µL/(1+µC)", _fmt(out["lambda"]))
+    t.add_row("ρ = µR/(1+µC)", _fmt(out["rho"]))
+    t.add_row("welfare W", _fmt(out["welfare"]))
+    console.print(t)
+    alloc: dict[str, dict[str, float]] = out["allocation"]
+    shares: dict[str, float] = {}
+    for per_task in alloc.values():
+        for name, share in per_task.items():
+            shares[name] = shares.get(name, 0.0) + share
+    n = max(len(alloc), 1)
+    a = Table(title=f"Allocation over {len(alloc)} tasks (share of tasks per option)")
+    a.add_column("option")
+    a.add_column("share", justify="right")
+    for name, total in sorted(shares.items(), key=lambda kv: -kv[1]):
+        a.add_row(name, f"{total / n:.1%}")
+    a.add_row("(not served)", f"{max(0.0, 1 - sum(shares.values()) / n):.1%}")
+    console.print(a)
+
+
+def _existing_ledger(db: Path) -> Path:
+    if not db.exists():
+        raise InputError(f"{db}: no such ledger file")
+    if db.is_dir():
+        raise InputError(f"{db}: is a directory, not a ledger file")
+    return db
+
+
+@ledger_app.command("summary")
+def ledger_summary(
+    db: Annotated[Path, typer.Argument(help="Ledger database (SQLite).")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Records, money, tokens and regret per layer and tenant."""
+    from margin.ledger.store import Ledger
+
+    with guard(), Ledger(_existing_ledger(db)) as led:
+        summary = led.summary()
+    if as_json:
+        print_json(summary)
+        return
+    t = Table(title=f"Ledger {db}")
+    t.add_column("metric")
+    t.add_column("value", justify="right")
+    for key, value in summary.items():
+        if isinstance(value, dict):
+            for sub, v in value.items():
+                t.add_row(f"{key}.{sub}", str(v))
+        else:
+            t.add_row(key, str(value))
+    console.print(t)
+
+
+@ledger_app.command("export")
+def ledger_export(
+    db: Annotated[Path, typer.Argument(help="Ledger database (SQLite).")],
+    out: Annotated[Path, typer.Argument(help="Output Parquet file.")],
+) -> None:
+    """Export every record to Parquet (written atomically), for DuckDB or pandas."""
+    from margin.ledger.analytics import export_parquet
+
+    with guard():
+        rows = export_parquet(_existing_ledger(db), out)
+    console.print(f"wrote {rows} records to {out}")
+
+
+__all__ = ["app"]
