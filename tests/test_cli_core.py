@@ -86,3 +86,51 @@ def test_console_script_runs(tmp_path: Path) -> None:
         check=True,
     )
     assert json.loads(out.stdout)["choice"] == "frontier"
+
+
+def _ledger_with_records(path: Path) -> None:
+    from margin.core.prices import Option, PriceVector
+    from margin.ledger.records import LedgerRecord, TokenUsage
+    from margin.ledger.store import Ledger
+
+    opts = (Option("cheap", 0.7, 1.0), Option("frontier", 0.9, 5.0))
+    with Ledger(path) as led:
+        led.extend(
+            LedgerRecord(
+                request_id=f"r{k}",
+                layer="routing",
+                choice="cheap",
+                options=opts,
+                prices=PriceVector(10.0),
+                tenant="t1" if k % 2 else "t2",
+                usage=TokenUsage(input=100, output=10),
+                cost_nanos=1_000_000_001,
+                regret=0.5,
+            )
+            for k in range(4)
+        )
+
+
+def test_ledger_summary_and_export(tmp_path: Path) -> None:
+    db = tmp_path / "ledger.db"
+    _ledger_with_records(db)
+    res = runner.invoke(app, ["ledger", "summary", str(db), "--json"])
+    assert res.exit_code == 0, res.output
+    summary = json.loads(res.stdout)
+    assert json.dumps(summary).count("4.000000004") >= 1  # exact money: 4 × 1.000000001 USD
+    out = tmp_path / "out.parquet"
+    res = runner.invoke(app, ["ledger", "export", str(db), str(out)])
+    assert res.exit_code == 0, res.output
+    import pyarrow.parquet as pq
+
+    assert pq.read_table(out).num_rows == 4
+
+
+def test_ledger_commands_bad_input(tmp_path: Path) -> None:
+    res = runner.invoke(app, ["ledger", "summary", str(tmp_path / "missing.db")])
+    assert res.exit_code == 2 and "no such ledger file" in res.stderr
+    not_ledger = tmp_path / "x.db"
+    not_ledger.write_text("hello")
+    res = runner.invoke(app, ["ledger", "export", str(not_ledger), str(tmp_path / "o.parquet")])
+    assert res.exit_code == 2 and len(res.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "o.parquet").exists()

@@ -120,3 +120,11 @@ def test_registry_and_json() -> None:
     assert out["count"] == 1 and out["examples"][0]["better"] == "cheap"
     with pytest.raises(InputError, match="unknown mode"):
         make_detector("over-thinking")
+
+
+def test_choice_outside_recorded_options_is_skipped() -> None:
+    # Telemetry imports know the model that ran but not always the alternatives.
+    r = LedgerRecord(
+        request_id="t", layer="routing", choice="gpt-x", options=(CHEAP,), prices=PriceVector(10.0)
+    )
+    assert flagged([r]) == {}

@@ -138,7 +138,8 @@ class _InequalityDetector:
 def _over_routing(rec: LedgerRecord) -> tuple[float, dict[str, Any]] | None:
     s = _surplus(rec)
     chosen = rec.chosen
-    assert chosen is not None and rec.choice is not None
+    if chosen is None or rec.choice is None:  # e.g. telemetry that only names the model
+        return None
     p_chosen = chosen.full_price(rec.prices)
     cheaper = [o for o in rec.options if o.full_price(rec.prices) < p_chosen]
     if not cheaper:
@@ -158,7 +159,8 @@ def _under_routing(margin: float) -> Check:
     def check(rec: LedgerRecord) -> tuple[float, dict[str, Any]] | None:
         s = _surplus(rec)
         chosen = rec.chosen
-        assert chosen is not None and rec.choice is not None
+        if chosen is None or rec.choice is None:
+            return None
         p_chosen = chosen.full_price(rec.prices)
         dearer = [o for o in rec.options if o.full_price(rec.prices) > p_chosen]
         if not dearer:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import math
 import time
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
@@ -155,6 +154,8 @@ class Outcome:
 
 
 def _new_id() -> str:
+    import uuid  # deferred: uuid pulls in platform, ~2 ms at hook-time import
+
     return uuid.uuid4().hex
 
 
@@ -228,7 +229,15 @@ class LedgerRecord:
 
     @property
     def chosen(self) -> Option | None:
-        return self.option(self.choice) if self.choice is not None else None
+        """The chosen option; ``None`` when nothing was served or when the choice is not
+        among the recorded options (e.g. records imported from telemetry, which only
+        know the model that ran)."""
+        if self.choice is None:
+            return None
+        for o in self.options:
+            if o.name == self.choice:
+                return o
+        return None
 
     def realized_vector(self) -> dict[str, float]:
         """The token-aware dashboard row of Sec. 4: (V, ΔC, λΔL, ρΔR) for the choice.
