@@ -134,3 +134,58 @@ def test_ledger_commands_bad_input(tmp_path: Path) -> None:
     res = runner.invoke(app, ["ledger", "export", str(not_ledger), str(tmp_path / "o.parquet")])
     assert res.exit_code == 2 and len(res.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "o.parquet").exists()
+
+
+def test_diagnose_planted_over_routing(tmp_path: Path) -> None:
+    from margin.core.prices import Option, PriceVector
+    from margin.ledger.records import LedgerRecord
+    from margin.ledger.store import Ledger
+
+    db = tmp_path / "l.db"
+    opts = (Option("cheap", 0.7, 1.0), Option("frontier", 0.9, 5.0))
+    with Ledger(db) as led:
+        led.extend(
+            LedgerRecord(
+                request_id=f"r{v}",
+                layer="routing",
+                choice="frontier",
+                options=opts,
+                prices=PriceVector(float(v)),
+            )
+            for v in (5, 10, 100)
+        )
+    res = runner.invoke(app, ["diagnose", str(db), "--json"])
+    assert res.exit_code == 0, res.output
+    findings = {f["mode"]: f for f in json.loads(res.stdout)["findings"]}
+    assert len(findings) == 7
+    assert findings["over-routing"]["count"] == 2  # V = 5 and V = 10 are below V* = 20
+    assert findings["over-routing"]["loss"] == pytest.approx(3.0 + 2.0)
+    assert findings["under-routing"]["count"] == 0
+
+
+def test_import_otel_then_diagnose(tmp_path: Path) -> None:
+    span = {
+        "name": "chat gpt-4o",
+        "context": {"trace_id": "0xabc", "span_id": "0x01"},
+        "start_time_unix_nano": 1_700_000_000_000_000_000,
+        "end_time_unix_nano": 1_700_000_000_500_000_000,
+        "attributes": {
+            "gen_ai.request.model": "gpt-4o",
+            "gen_ai.usage.input_tokens": 1000,
+            "gen_ai.usage.output_tokens": 200,
+        },
+    }
+    spans = tmp_path / "spans.jsonl"
+    spans.write_text(json.dumps(span) + "\n")
+    db = tmp_path / "otel.db"
+    res = runner.invoke(app, ["ledger", "import-otel", str(spans), str(db)])
+    assert res.exit_code == 0, res.output
+    res = runner.invoke(app, ["ledger", "summary", str(db), "--json"])
+    assert res.exit_code == 0 and json.loads(res.stdout)
+    res = runner.invoke(app, ["diagnose", str(db), "--json"])
+    assert res.exit_code == 0
+    assert all(f["count"] == 0 for f in json.loads(res.stdout)["findings"])
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text("{not json\n")
+    res = runner.invoke(app, ["ledger", "import-otel", str(bad), str(tmp_path / "b.db")])
+    assert res.exit_code == 2 and len(res.stderr.strip().splitlines()) == 1

@@ -49,15 +49,32 @@ __all__ = ["__version__", *_names]
 
 if TYPE_CHECKING:
     from margin.core.allocation import (
-        Allocation,
-        BatchAllocation,
-        allocate,
-        allocate_batch,
-        crossover_value,
-        equimarginal_residuals,
-        surplus_matrix,
+        Allocation as Allocation,
+        BatchAllocation as BatchAllocation,
+        allocate as allocate,
+        allocate_batch as allocate_batch,
+        crossover_value as crossover_value,
+        equimarginal_residuals as equimarginal_residuals,
+        surplus_matrix as surplus_matrix,
     )
-    from margin.core.prices import InputError, Option, PriceVector
-    from margin.core.production import CobbDouglas, cobb_douglas_allocation
-    from margin.core.risk import CVaR, Expectation, RiskMeasure, RiskPolicy, WorstCase
-    from margin.ledger.records import LedgerRecord, Outcome, TokenUsage
+    from margin.core.prices import (
+        InputError as InputError,
+        Option as Option,
+        PriceVector as PriceVector,
+    )
+    from margin.core.production import (
+        CobbDouglas as CobbDouglas,
+        cobb_douglas_allocation as cobb_douglas_allocation,
+    )
+    from margin.core.risk import (
+        CVaR as CVaR,
+        Expectation as Expectation,
+        RiskMeasure as RiskMeasure,
+        RiskPolicy as RiskPolicy,
+        WorstCase as WorstCase,
+    )
+    from margin.ledger.records import (
+        LedgerRecord as LedgerRecord,
+        Outcome as Outcome,
+        TokenUsage as TokenUsage,
+    )

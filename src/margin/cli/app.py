@@ -167,4 +167,67 @@ def ledger_export(
     console.print(f"wrote {rows} records to {out}")
 
 
+@ledger_app.command("import-otel")
+def ledger_import_otel(
+    spans: Annotated[
+        Path, typer.Argument(help="OpenTelemetry GenAI spans (OTLP/JSON or JSON lines).")
+    ],
+    db: Annotated[Path, typer.Argument(help="Ledger database to append to (created if absent).")],
+    builtin_prices: Annotated[
+        bool,
+        typer.Option("--builtin-prices/--no-prices", help="Price usage with the built-in table."),
+    ] = True,
+    price_table: Annotated[
+        Path | None, typer.Option("--price-table", help="A LiteLLM model_prices JSON file.")
+    ] = None,
+    tenant_attribute: Annotated[
+        str, typer.Option(help="Span attribute naming the tenant.")
+    ] = "tenant.id",
+) -> None:
+    """Import OpenTelemetry GenAI spans as ledger records (one per span, one transaction)."""
+    from margin.ledger.importers import records_from_otel_spans
+    from margin.ledger.pricing import PriceTable
+    from margin.ledger.store import Ledger
+
+    with guard():
+        if not spans.is_file():
+            raise InputError(f"{spans}: no such spans file")
+        table = (
+            PriceTable.load(price_table)
+            if price_table is not None
+            else (PriceTable.builtin() if builtin_prices else None)
+        )
+        records = records_from_otel_spans(spans, prices=table, tenant_attribute=tenant_attribute)
+        with Ledger(db) as led:
+            n = led.extend(records)
+    console.print(f"imported {n} spans into {db}")
+
+
+@app.command()
+def diagnose(
+    ledger: Annotated[Path, typer.Argument(help="Ledger database (SQLite).")],
+    as_json: JsonFlag = False,
+    mode: Annotated[
+        list[str] | None, typer.Option("--mode", help="Only these failure modes (repeatable).")
+    ] = None,
+) -> None:
+    """Find the failure modes of Table 2 in a ledger: the records, evidence and loss."""
+    from margin.diagnose import diagnose as run_diagnose
+    from margin.ledger.store import Ledger
+
+    with guard(), Ledger(_existing_ledger(ledger)) as led:
+        findings = run_diagnose(led.records(), modes=mode)
+    if as_json:
+        print_json({"findings": [f.to_json() for f in findings]})
+        return
+    t = Table(title=f"Failure modes in {ledger} (Table 2)")
+    t.add_column("mode")
+    t.add_column("records", justify="right")
+    t.add_column("loss (USD)", justify="right")
+    t.add_column("inequality tested")
+    for f in findings:
+        t.add_row(f.mode, str(f.count), _fmt(f.loss), f.inequality)
+    console.print(t)
+
+
 __all__ = ["app"]

@@ -37,24 +37,32 @@ __getattr__, __dir__, __all__ = attach(
 
 if TYPE_CHECKING:
     from margin.core.allocation import (
-        NOT_SERVED,
-        Allocation,
-        BatchAllocation,
-        allocate,
-        allocate_batch,
-        crossover_value,
-        equimarginal_residuals,
-        surplus_matrix,
+        NOT_SERVED as NOT_SERVED,
+        Allocation as Allocation,
+        BatchAllocation as BatchAllocation,
+        allocate as allocate,
+        allocate_batch as allocate_batch,
+        crossover_value as crossover_value,
+        equimarginal_residuals as equimarginal_residuals,
+        surplus_matrix as surplus_matrix,
     )
-    from margin.core.prices import InputError, Option, PriceVector
-    from margin.core.production import CobbDouglas, cobb_douglas_allocation, cobb_douglas_numeric
+    from margin.core.prices import (
+        InputError as InputError,
+        Option as Option,
+        PriceVector as PriceVector,
+    )
+    from margin.core.production import (
+        CobbDouglas as CobbDouglas,
+        cobb_douglas_allocation as cobb_douglas_allocation,
+        cobb_douglas_numeric as cobb_douglas_numeric,
+    )
     from margin.core.risk import (
-        RISK_MEASURES,
-        CVaR,
-        Expectation,
-        RiskMeasure,
-        RiskPolicy,
-        WorstCase,
-        bernoulli_loss,
-        make_risk_measure,
+        RISK_MEASURES as RISK_MEASURES,
+        CVaR as CVaR,
+        Expectation as Expectation,
+        RiskMeasure as RiskMeasure,
+        RiskPolicy as RiskPolicy,
+        WorstCase as WorstCase,
+        bernoulli_loss as bernoulli_loss,
+        make_risk_measure as make_risk_measure,
     )

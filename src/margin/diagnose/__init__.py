@@ -10,4 +10,10 @@ __getattr__, __dir__, __all__ = attach(
 )
 
 if TYPE_CHECKING:
-    from margin.diagnose.detectors import DETECTORS, Detector, Finding, diagnose, make_detector
+    from margin.diagnose.detectors import (
+        DETECTORS as DETECTORS,
+        Detector as Detector,
+        Finding as Finding,
+        diagnose as diagnose,
+        make_detector as make_detector,
+    )

@@ -30,22 +30,32 @@ __getattr__, __dir__, __all__ = attach(
 )
 
 if TYPE_CHECKING:
-    from margin.ledger.analytics import export_parquet, query, read_table, regret_by
+    from margin.ledger.analytics import (
+        export_parquet as export_parquet,
+        query as query,
+        read_table as read_table,
+        regret_by as regret_by,
+    )
     from margin.ledger.importers import (
-        records_from_otel_spans,
-        usage_from_anthropic,
-        usage_from_openai,
-        usage_from_otel,
+        records_from_otel_spans as records_from_otel_spans,
+        usage_from_anthropic as usage_from_anthropic,
+        usage_from_openai as usage_from_openai,
+        usage_from_otel as usage_from_otel,
     )
-    from margin.ledger.pricing import ModelPrice, PriceTable
+    from margin.ledger.pricing import (
+        ModelPrice as ModelPrice,
+        PriceTable as PriceTable,
+    )
     from margin.ledger.records import (
-        LAYERS,
-        NANOS_PER_USD,
-        LedgerRecord,
-        Outcome,
-        RecordSink,
-        TokenUsage,
-        nanos_to_usd,
-        usd_to_nanos,
+        LAYERS as LAYERS,
+        NANOS_PER_USD as NANOS_PER_USD,
+        LedgerRecord as LedgerRecord,
+        Outcome as Outcome,
+        RecordSink as RecordSink,
+        TokenUsage as TokenUsage,
+        nanos_to_usd as nanos_to_usd,
+        usd_to_nanos as usd_to_nanos,
     )
-    from margin.ledger.store import Ledger
+    from margin.ledger.store import (
+        Ledger as Ledger,
+    )
