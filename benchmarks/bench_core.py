@@ -47,31 +47,24 @@ def bench_allocation(n: int, m: int, repeat: int) -> dict[str, Any]:
 
 
 def bench_discovery(n: int, m: int) -> dict[str, Any]:
-    from margin.core.discovery import Budgets, Task, discover_prices
-    from margin.core.prices import Option
+    """LP price discovery (Eq. 3) with all three budgets binding."""
+    from margin.core.discovery import Budgets, TaskBatch, discover_prices
 
-    rng = np.random.default_rng(1)
-    q = np.sort(rng.random((n, m)), axis=1)
-    c = np.sort(rng.random((n, m)), axis=1) * 0.01
-    lat = rng.random((n, m)) * 5
-    r = (1 - q) * rng.random((n, 1))
-    v = rng.lognormal(-3.0, 1.0, n)
-    tasks = [
-        Task(
-            id=str(k),
-            value=float(v[k]),
-            options=tuple(
-                Option(f"m{i}", float(q[k, i]), float(c[k, i]), float(lat[k, i]), float(r[k, i]))
-                for i in range(m)
-            ),
-        )
-        for k in range(n)
-    ]
-    free = discover_prices(tasks, Budgets())
-    use = free.usage
-    budgets = Budgets(cost=0.5 * use["cost"], latency=0.5 * use["latency"], risk=0.5 * use["risk"])
+    rng = np.random.default_rng(0)
+    tier = np.linspace(0.0, 1.0, m)[None, :]
+    batch = TaskBatch.from_arrays(
+        rng.lognormal(np.log(20.0), 0.8, n),
+        0.4 + 0.5 * tier + rng.normal(0, 0.05, (n, m)),
+        (0.2 + 4.0 * tier**2) * rng.lognormal(0, 0.2, (n, m)),
+        (0.5 + 3.0 * tier) * rng.lognormal(0, 0.2, (n, m)),
+        (0.05 * (1 - tier) + 0.005) * rng.lognormal(0, 0.3, (n, m)),
+    )
+    free = discover_prices(batch).usage
+    budgets = Budgets(
+        cost=0.7 * free["cost"], latency=0.6 * free["latency"], risk=0.5 * free["risk"]
+    )
     t0 = time.perf_counter()
-    res = discover_prices(tasks, budgets)
+    res = discover_prices(batch, budgets)
     secs = time.perf_counter() - t0
     return {
         "tasks": n,

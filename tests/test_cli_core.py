@@ -189,3 +189,52 @@ def test_import_otel_then_diagnose(tmp_path: Path) -> None:
     bad.write_text("{not json\n")
     res = runner.invoke(app, ["ledger", "import-otel", str(bad), str(tmp_path / "b.db")])
     assert res.exit_code == 2 and len(res.stderr.strip().splitlines()) == 1
+
+
+DISCOVERY = {
+    "tasks": [
+        {"id": "low", "value": 10.0, "options": WORKED["options"]},
+        {"id": "high", "value": 100.0, "options": WORKED["options"]},
+    ],
+    "budgets": {"cost": 4.0},
+}
+
+
+def test_prices_discover_json_shape(tmp_path: Path) -> None:
+    res = runner.invoke(app, ["prices", "discover", str(_write(tmp_path, DISCOVERY)), "--json"])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    assert set(out) == {"prices", "lambda", "rho", "welfare", "allocation"}
+    assert set(out["prices"]) == {"cost", "latency", "risk"}
+    assert out["prices"]["latency"] == 0.0 and out["prices"]["risk"] == 0.0  # unconstrained
+    assert out["prices"]["cost"] > 0  # a $4 budget binds: the free optimum spends $6
+    assert set(out["allocation"]) == {"low", "high"}
+    spent = sum(
+        share * {"cheap": 1.0, "frontier": 5.0}[name]
+        for per_task in out["allocation"].values()
+        for name, share in per_task.items()
+    )
+    assert spent == pytest.approx(4.0)
+    res = runner.invoke(app, ["prices", "discover", str(_write(tmp_path, DISCOVERY))])
+    assert res.exit_code == 0 and "λ" in res.stdout
+
+
+@pytest.mark.parametrize(
+    ("payload", "needle"),
+    [
+        ({"tasks": []}, "tasks"),
+        ({"tasks": DISCOVERY["tasks"], "budgets": {"cost": -1}}, "'cost'"),
+        ({"tasks": DISCOVERY["tasks"], "budgets": {"costs": 1}}, "unknown field 'costs'"),
+        ({"tasks": [{"id": "a", "value": 1, "options": [{"name": "x", "quality": 1}]}]}, "'cost'"),
+    ],
+)
+def test_prices_discover_bad_input(tmp_path: Path, payload: object, needle: str) -> None:
+    res = runner.invoke(app, ["prices", "discover", str(_write(tmp_path, payload))])
+    assert res.exit_code == 2, res.output
+    assert len(res.stderr.strip().splitlines()) == 1 and needle in res.stderr
+
+
+def test_allocate_rejects_misspelt_field(tmp_path: Path) -> None:
+    bad = dict(WORKED, risk_prise=50.0)
+    res = runner.invoke(app, ["allocate", str(_write(tmp_path, bad))])
+    assert res.exit_code == 2 and "unknown field 'risk_prise'" in res.stderr

@@ -39,6 +39,13 @@ __getattr__, __dir__, _names = attach(
             "equimarginal_residuals",
             "surplus_matrix",
         ],
+        "core.discovery": [
+            "Budgets",
+            "PriceController",
+            "PriceDiscovery",
+            "Task",
+            "discover_prices",
+        ],
         "core.prices": ["InputError", "Option", "PriceVector"],
         "core.production": ["CobbDouglas", "cobb_douglas_allocation"],
         "core.risk": ["CVaR", "Expectation", "RiskMeasure", "RiskPolicy", "WorstCase"],
@@ -56,6 +63,13 @@ if TYPE_CHECKING:
         crossover_value as crossover_value,
         equimarginal_residuals as equimarginal_residuals,
         surplus_matrix as surplus_matrix,
+    )
+    from margin.core.discovery import (
+        Budgets as Budgets,
+        PriceController as PriceController,
+        PriceDiscovery as PriceDiscovery,
+        Task as Task,
+        discover_prices as discover_prices,
     )
     from margin.core.prices import (
         InputError as InputError,

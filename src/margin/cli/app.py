@@ -49,7 +49,7 @@ def allocate(file: FileArg, as_json: JsonFlag = False) -> None:
         data = read_json(file)
         if not isinstance(data, dict):
             raise InputError(f"{file}: expected a JSON object at the top level")
-        prices = PriceVector.from_dict(data, where=str(file))
+        prices = PriceVector.from_dict(data, where=str(file), ignore=("options",))
         raw = data.get("options")
         if not isinstance(raw, list) or not raw:
             raise InputError(f"{file}: field 'options' must be a non-empty list")

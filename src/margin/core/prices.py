@@ -16,14 +16,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
-__all__ = ["InputError", "Option", "PriceVector"]
+__all__ = ["InputError", "Option", "PriceVector", "check_number"]
 
 
 class InputError(ValueError):
     """A user-supplied value is invalid; the message names the field and where it came from."""
 
 
-def _check_number(where: str, name: str, value: Any, *, nonnegative: bool) -> float:
+def check_number(where: str, name: str, value: Any, *, nonnegative: bool) -> float:
+    """A finite float from ``value``; InputError naming ``where`` and ``name`` otherwise."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise InputError(f"{where}: field '{name}' must be a number, got {value!r}")
     x = float(value)
@@ -42,9 +43,14 @@ def _from_mapping(
     required: tuple[str, ...],
     optional: Mapping[str, float],
     where: str,
+    ignore: tuple[str, ...] = (),
 ) -> dict[str, Any]:
     if not isinstance(data, Mapping):
         raise InputError(f"{where}: expected an object for {cls_name}, got {type(data).__name__}")
+    unknown = sorted(set(map(str, data)) - set(required) - set(optional) - set(ignore))
+    if unknown:
+        expected = ", ".join([*required, *optional])
+        raise InputError(f"{where}: unknown field '{unknown[0]}' (expected {expected})")
     out: dict[str, Any] = {}
     for key in required:
         if key not in data:
@@ -87,19 +93,26 @@ class PriceVector:
 
     def __post_init__(self) -> None:
         for f in fields(self):
-            x = _check_number("PriceVector", f.name, getattr(self, f.name), nonnegative=True)
+            x = check_number("PriceVector", f.name, getattr(self, f.name), nonnegative=True)
             object.__setattr__(self, f.name, x)
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any], where: str = "prices") -> PriceVector:
+    def from_dict(
+        cls, data: Mapping[str, Any], where: str = "prices", ignore: tuple[str, ...] = ()
+    ) -> PriceVector:
         """Build from a mapping with keys ``value``, ``latency_price``, ``risk_price``,
-        ``irreversible_risk_price`` (all but ``value`` default to 0)."""
+        ``irreversible_risk_price`` (all but ``value`` default to 0).
+
+        Any other key is an error (a misspelt price must not silently become 0),
+        except those listed in ``ignore``.
+        """
         kw = _from_mapping(
             "PriceVector",
             data,
             ("value",),
             {"latency_price": 0.0, "risk_price": 0.0, "irreversible_risk_price": 0.0},
             where,
+            ignore,
         )
         try:
             return cls(**kw)
@@ -146,11 +159,11 @@ class Option:
             raise InputError(f"Option: field 'name' must be a non-empty string, got {self.name!r}")
         where = f"option '{self.name}'"
         object.__setattr__(
-            self, "quality", _check_number(where, "quality", self.quality, nonnegative=False)
+            self, "quality", check_number(where, "quality", self.quality, nonnegative=False)
         )
         for key in ("cost", "latency", "risk", "irreversible_risk"):
             object.__setattr__(
-                self, key, _check_number(where, key, getattr(self, key), nonnegative=True)
+                self, key, check_number(where, key, getattr(self, key), nonnegative=True)
             )
 
     @classmethod
