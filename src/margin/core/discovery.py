@@ -325,6 +325,29 @@ class TaskBatch:
     def __len__(self) -> int:
         return self.n
 
+    def subset(self, rows: npt.ArrayLike) -> TaskBatch:
+        """The tasks at ``rows`` (distinct indices), e.g. one interval of a stream.
+
+        Examples
+        --------
+        >>> b = TaskBatch.from_arrays([1.0, 2.0, 3.0], np.ones((3, 1)), np.ones((3, 1)))
+        >>> b.subset([2, 0]).value.tolist(), b.subset([2, 0]).task_ids
+        ([3.0, 1.0], ('2', '0'))
+        """
+        idx = np.asarray(rows, dtype=np.intp)
+        if idx.ndim != 1 or np.unique(idx).size != idx.size:
+            raise InputError("subset: 'rows' must be distinct task indices")
+        return TaskBatch(
+            value=self.value[idx],
+            quality=self.quality[idx],
+            cost=self.cost[idx],
+            latency=self.latency[idx],
+            risk=self.risk[idx],
+            mask=self.mask[idx],
+            task_ids=tuple(self.task_ids[i] for i in idx),
+            option_names=tuple(self.option_names[i] for i in idx),
+        )
+
     @classmethod
     def from_tasks(cls, tasks: Sequence[Task]) -> TaskBatch:
         """Pack :class:`Task` objects; duplicate ids or a non-Task raise InputError."""
