@@ -15,6 +15,8 @@ LAZY_PACKAGES = [
     "margin",
     "margin.core",
     "margin.ledger",
+    "margin.diagnose",
+    "margin.capital",
 ]
 
 

@@ -30,6 +30,9 @@ __version__ = "0.1.0"
 __getattr__, __dir__, _names = attach(
     __name__,
     {
+        "capital.cache": ["CacheReport", "ReuseRule"],
+        "capital.depreciation": ["DepreciationEstimator"],
+        "capital.rl": ["CapabilityModel", "allocate_investment"],
         "core.allocation": [
             "Allocation",
             "BatchAllocation",
@@ -55,6 +58,12 @@ __getattr__, __dir__, _names = attach(
 __all__ = ["__version__", *_names]
 
 if TYPE_CHECKING:
+    from margin.capital.cache import CacheReport as CacheReport, ReuseRule as ReuseRule
+    from margin.capital.depreciation import DepreciationEstimator as DepreciationEstimator
+    from margin.capital.rl import (
+        CapabilityModel as CapabilityModel,
+        allocate_investment as allocate_investment,
+    )
     from margin.core.allocation import (
         Allocation as Allocation,
         BatchAllocation as BatchAllocation,

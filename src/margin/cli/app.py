@@ -25,6 +25,16 @@ ledger_app = typer.Typer(help="The token-aware ledger: summaries and Parquet exp
 app.add_typer(prices_app, name="prices")
 app.add_typer(ledger_app, name="ledger")
 
+
+def _mount_layers() -> None:
+    from margin.cli.capital import cache_app, rl_app
+
+    app.add_typer(cache_app, name="cache", help="KV caches as priced inventory (Eq. 10).")
+    app.add_typer(rl_app, name="rl", help="RL post-training as token investment (Eq. 11/12).")
+
+
+_mount_layers()
+
 console = Console()
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
@@ -228,6 +238,23 @@ def diagnose(
     for f in findings:
         t.add_row(f.mode, str(f.count), _fmt(f.loss), f.inequality)
     console.print(t)
+
+
+@app.command()
+def demo(
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(
+            help="Folder of the shared data (default: $MARGIN_SHARED_DATA or ../shared/data)."
+        ),
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Random seed of the task values and the stream.")] = 0,
+) -> None:
+    """The main job: the Sec. 2 worked example and price discovery on real routing data."""
+    from margin.cli.demo import default_data_dir, run_demo
+
+    with guard():
+        run_demo(console, data_dir if data_dir is not None else default_data_dir(), seed=seed)
 
 
 __all__ = ["app"]
