@@ -17,6 +17,7 @@ LAZY_PACKAGES = [
     "margin.ledger",
     "margin.diagnose",
     "margin.capital",
+    "margin.agent",
 ]
 
 

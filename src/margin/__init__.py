@@ -30,6 +30,10 @@ __version__ = "0.1.0"
 __getattr__, __dir__, _names = attach(
     __name__,
     {
+        "agent.autonomy": ["AutonomyModel"],
+        "agent.controller": ["MarginalController"],
+        "agent.guard": ["ActionDenied", "gated"],
+        "agent.schedule": ["ActionClass", "AutonomySchedule"],
         "capital.cache": ["CacheReport", "ReuseRule"],
         "capital.depreciation": ["DepreciationEstimator"],
         "capital.rl": ["CapabilityModel", "allocate_investment"],
@@ -58,6 +62,13 @@ __getattr__, __dir__, _names = attach(
 __all__ = ["__version__", *_names]
 
 if TYPE_CHECKING:
+    from margin.agent.autonomy import AutonomyModel as AutonomyModel
+    from margin.agent.controller import MarginalController as MarginalController
+    from margin.agent.guard import ActionDenied as ActionDenied, gated as gated
+    from margin.agent.schedule import (
+        ActionClass as ActionClass,
+        AutonomySchedule as AutonomySchedule,
+    )
     from margin.capital.cache import CacheReport as CacheReport, ReuseRule as ReuseRule
     from margin.capital.depreciation import DepreciationEstimator as DepreciationEstimator
     from margin.capital.rl import (

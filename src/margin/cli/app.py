@@ -27,7 +27,10 @@ app.add_typer(ledger_app, name="ledger")
 
 
 def _mount_layers() -> None:
+    from margin.cli.agent import app as agent_app
     from margin.cli.capital import cache_app, rl_app
+
+    app.add_typer(agent_app, name="agent", help="Autonomy schedule, agent simulator, evidence.")
 
     app.add_typer(cache_app, name="cache", help="KV caches as priced inventory (Eq. 10).")
     app.add_typer(rl_app, name="rl", help="RL post-training as token investment (Eq. 11/12).")
@@ -255,6 +258,21 @@ def demo(
 
     with guard():
         run_demo(console, data_dir if data_dir is not None else default_data_dir(), seed=seed)
+
+
+@app.command(
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+    add_help_option=False,
+)
+def gate(ctx: typer.Context) -> None:
+    """Claude Code PreToolUse hook: price a tool call, answer allow / ask / deny.
+
+    Reads the hook JSON on stdin; options: --schedule FILE, --ledger PATH. (The ``margin``
+    command answers ``margin gate`` before loading this CLI, to start fast.)
+    """
+    from margin.agent.gate import main as gate_main
+
+    raise typer.Exit(gate_main(list(ctx.args)))
 
 
 __all__ = ["app"]
