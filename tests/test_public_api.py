@@ -18,6 +18,7 @@ LAZY_PACKAGES = [
     "margin.diagnose",
     "margin.capital",
     "margin.agent",
+    "margin.routing",
 ]
 
 

@@ -37,6 +37,9 @@ __getattr__, __dir__, _names = attach(
         "capital.cache": ["CacheReport", "ReuseRule"],
         "capital.depreciation": ["DepreciationEstimator"],
         "capital.rl": ["CapabilityModel", "allocate_investment"],
+        "routing.data": ["RoutingDataset", "load_routerbench"],
+        "routing.menu": ["design_menu"],
+        "routing.router": ["MarginalRouter"],
         "core.allocation": [
             "Allocation",
             "BatchAllocation",
@@ -112,3 +115,9 @@ if TYPE_CHECKING:
         Outcome as Outcome,
         TokenUsage as TokenUsage,
     )
+    from margin.routing.data import (
+        RoutingDataset as RoutingDataset,
+        load_routerbench as load_routerbench,
+    )
+    from margin.routing.menu import design_menu as design_menu
+    from margin.routing.router import MarginalRouter as MarginalRouter

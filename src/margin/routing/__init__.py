@@ -1,0 +1,156 @@
+"""The demand layer: routing as screening (Sec. 3.1, Eq. 4-5). Names are loaded lazily."""
+
+from typing import TYPE_CHECKING
+
+from margin._lazy import attach
+
+__getattr__, __dir__, __all__ = attach(
+    __name__,
+    {
+        "data": [
+            "ROUTELLM_PRICES",
+            "LoadReport",
+            "RoutingDataset",
+            "concat_datasets",
+            "load_generic",
+            "load_routerarena",
+            "load_routerbench",
+            "load_routellm_gsm8k",
+            "load_routellm_mmlu",
+            "load_table",
+            "train_test_split",
+        ],
+        "estimators": [
+            "QUALITY_ESTIMATORS",
+            "CalibratedLogistic",
+            "CalibrationReport",
+            "Features",
+            "KNNQuality",
+            "LinearCostEstimator",
+            "QualityEstimator",
+            "ShrunkQuality",
+            "TaskPrior",
+            "TextFeaturizer",
+            "TokenLatencyEstimator",
+            "calibration_report",
+            "make_quality_estimator",
+        ],
+        "router": ["VALUE_TIERS", "MarginalRouter", "Router", "Routing", "bernoulli_cvar"],
+        "peers": [
+            "PEERS",
+            "ROUTERS",
+            "BestFixed",
+            "Cheapest",
+            "FrugalGPTCascade",
+            "Oracle",
+            "RandomRouter",
+            "RouteLLMThreshold",
+            "RouterBenchKNN",
+            "RouterBenchMLP",
+            "make_router",
+        ],
+        "evaluate": [
+            "CompareResult",
+            "RouterScore",
+            "aiq",
+            "apgr",
+            "compare",
+            "convex_hull",
+            "cpt",
+            "gap_closed",
+            "pgr",
+            "plot_frontier",
+            "plot_regret_by_tier",
+            "realized_utility",
+            "regret",
+        ],
+        "menu": [
+            "Menu",
+            "MenuItem",
+            "Tier",
+            "UserType",
+            "design_menu",
+            "silent_routing",
+            "virtual_values",
+        ],
+        "persist": ["load_router", "save_router"],
+    },
+)
+
+if TYPE_CHECKING:
+    from margin.routing.data import (
+        ROUTELLM_PRICES as ROUTELLM_PRICES,
+        LoadReport as LoadReport,
+        RoutingDataset as RoutingDataset,
+        concat_datasets as concat_datasets,
+        load_generic as load_generic,
+        load_routellm_gsm8k as load_routellm_gsm8k,
+        load_routellm_mmlu as load_routellm_mmlu,
+        load_routerarena as load_routerarena,
+        load_routerbench as load_routerbench,
+        load_table as load_table,
+        train_test_split as train_test_split,
+    )
+    from margin.routing.estimators import (
+        QUALITY_ESTIMATORS as QUALITY_ESTIMATORS,
+        CalibratedLogistic as CalibratedLogistic,
+        CalibrationReport as CalibrationReport,
+        Features as Features,
+        KNNQuality as KNNQuality,
+        LinearCostEstimator as LinearCostEstimator,
+        QualityEstimator as QualityEstimator,
+        ShrunkQuality as ShrunkQuality,
+        TaskPrior as TaskPrior,
+        TextFeaturizer as TextFeaturizer,
+        TokenLatencyEstimator as TokenLatencyEstimator,
+        calibration_report as calibration_report,
+        make_quality_estimator as make_quality_estimator,
+    )
+    from margin.routing.evaluate import (
+        CompareResult as CompareResult,
+        RouterScore as RouterScore,
+        aiq as aiq,
+        apgr as apgr,
+        compare as compare,
+        convex_hull as convex_hull,
+        cpt as cpt,
+        gap_closed as gap_closed,
+        pgr as pgr,
+        plot_frontier as plot_frontier,
+        plot_regret_by_tier as plot_regret_by_tier,
+        realized_utility as realized_utility,
+        regret as regret,
+    )
+    from margin.routing.menu import (
+        Menu as Menu,
+        MenuItem as MenuItem,
+        Tier as Tier,
+        UserType as UserType,
+        design_menu as design_menu,
+        silent_routing as silent_routing,
+        virtual_values as virtual_values,
+    )
+    from margin.routing.peers import (
+        PEERS as PEERS,
+        ROUTERS as ROUTERS,
+        BestFixed as BestFixed,
+        Cheapest as Cheapest,
+        FrugalGPTCascade as FrugalGPTCascade,
+        Oracle as Oracle,
+        RandomRouter as RandomRouter,
+        RouteLLMThreshold as RouteLLMThreshold,
+        RouterBenchKNN as RouterBenchKNN,
+        RouterBenchMLP as RouterBenchMLP,
+        make_router as make_router,
+    )
+    from margin.routing.persist import (
+        load_router as load_router,
+        save_router as save_router,
+    )
+    from margin.routing.router import (
+        VALUE_TIERS as VALUE_TIERS,
+        MarginalRouter as MarginalRouter,
+        Router as Router,
+        Routing as Routing,
+        bernoulli_cvar as bernoulli_cvar,
+    )

@@ -1,0 +1,178 @@
+"""Loaders: RouterBench, generic, RouteLLM, RouterArena; the dataset value object; the split."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from margin.core.prices import InputError
+from margin.routing.data import (
+    RoutingDataset,
+    concat_datasets,
+    load_generic,
+    load_routellm_gsm8k,
+    load_routellm_mmlu,
+    load_routerarena,
+    load_routerbench,
+    load_table,
+    train_test_split,
+)
+
+
+def test_routerbench_roundtrip_and_dropped_rows(rb_csv, synth):
+    d = synth(10)
+    path = rb_csv(data=d, blank=[(3, "medium"), (7, "large")])
+    got = load_routerbench(path)
+    assert got.models == ("small", "medium", "large")
+    assert got.n == 8
+    assert got.reports[0].dropped == 2
+    assert got.reports[0].reasons == {"missing quality": 2}
+    assert "s3" not in got.sample_ids and "s7" not in got.sample_ids
+    keep = [k for k in range(10) if k not in (3, 7)]
+    np.testing.assert_array_equal(got.quality, d.quality[keep])
+    np.testing.assert_allclose(got.cost, d.cost[keep])
+    assert got.responses is not None and got.responses[0] == (
+        "answer of small",
+        "answer of medium",
+        "answer of large",
+    )
+
+
+def test_routerbench_model_order_follows_file(rb_csv, synth):
+    d = synth(6)
+    got = load_routerbench(rb_csv(data=d, models=["large", "small", "medium"]))
+    assert got.models == ("large", "small", "medium")
+    np.testing.assert_array_equal(got.quality[:, 1], d.quality[:, 0])
+
+
+def test_malformed_number_names_file_line_and_column(tmp_path: Path):
+    p = tmp_path / "bad.csv"
+    p.write_text("sample_id,prompt,eval_name,a,a|total_cost\n1,hi,t,1.0,0.1\n2,yo,t,maybe,0.1\n")
+    with pytest.raises(InputError, match=r"bad\.csv:3: column 'a' is not a number"):
+        load_routerbench(p)
+
+
+def test_wrong_field_count_and_missing_file(tmp_path: Path):
+    p = tmp_path / "short.csv"
+    p.write_text("sample_id,prompt,eval_name,a,a|total_cost\n1,hi,t,1.0\n")
+    with pytest.raises(InputError, match=r"short\.csv:2: expected 5 fields"):
+        load_routerbench(p)
+    with pytest.raises(InputError, match="file not found"):
+        load_routerbench(tmp_path / "absent.csv")
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    with pytest.raises(InputError, match="empty file"):
+        load_routerbench(empty)
+
+
+def test_negative_cost_and_no_models(tmp_path: Path):
+    p = tmp_path / "neg.csv"
+    p.write_text("prompt,a,a|total_cost\nhi,1,-0.1\n")
+    with pytest.raises(InputError, match=r"neg\.csv:2: a 'cost' value is negative"):
+        load_routerbench(p)
+    q = tmp_path / "nomodel.csv"
+    q.write_text("sample_id,prompt\n1,hello\n")
+    with pytest.raises(InputError, match="no model columns"):
+        load_routerbench(q)
+    assert load_routerbench(q, require_models=False).prompts == ("hello",)
+
+
+def test_generic_format_with_value_latency_and_risk(tmp_path: Path):
+    p = tmp_path / "g.csv"
+    p.write_text(
+        "sample_id,prompt,task,value,risk_class,a|quality,a|cost,a|latency,b|quality,b|cost,"
+        "b|latency\n"
+        "x,hello,t,2.5,deploy,1,0.1,0.5,0,0.3,1.5\n"
+        "y,world,t,,read,0,0.1,0.5,1,0.3,1.5\n"
+    )
+    d = load_table(p)
+    assert d.models == ("a", "b")
+    assert d.risk_class == ("deploy", "read")
+    assert d.latency is not None and d.latency.tolist() == [[0.5, 1.5], [0.5, 1.5]]
+    assert d.values(7.0).tolist() == [2.5, 7.0]
+    with pytest.raises(InputError, match="missing column 'b\\|cost'"):
+        bad = tmp_path / "g2.csv"
+        bad.write_text("prompt,a|quality,a|cost,b|quality\nhi,1,0.1,0\n")
+        load_generic(bad)
+
+
+def test_dataset_is_frozen_and_validated(synth):
+    d = synth(4)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        d.models = ("x",)  # type: ignore[misc]
+    with pytest.raises(ValueError):
+        d.quality[0, 0] = 5.0
+    with pytest.raises(InputError, match="shape"):
+        RoutingDataset.from_arrays(["a"], ["m"], [[1, 1]], [[1]])
+    with pytest.raises(InputError, match="duplicate"):
+        RoutingDataset.from_arrays(["a"], ["m", "m"], [[1, 1]], [[1, 1]])
+
+
+def test_concat_aligns_models_and_split_is_stratified_and_seeded(synth):
+    a = synth(20, seed=1)
+    b = a.select_models(["large", "small", "medium"])
+    both = concat_datasets([a, b])
+    np.testing.assert_array_equal(both.quality[20:], a.quality)
+    tr, te = train_test_split(both, 0.3, seed=5)
+    assert tr.n + te.n == 40
+    assert sorted(te.tasks).count("math") == round(0.3 * 20)
+    _, te2 = train_test_split(both, 0.3, seed=5)
+    assert te.sample_ids == te2.sample_ids
+    tr3, te3 = train_test_split(a, 0.25, seed=0)
+    assert set(tr3.sample_ids).isdisjoint(te3.sample_ids)
+    assert set(tr3.sample_ids) | set(te3.sample_ids) == set(a.sample_ids)
+
+
+@pytest.mark.data
+def test_real_routerbench_arc_drops_corrupt_rows(shared_data):
+    d = load_routerbench(shared_data("routing/routerbench/arc_challenge_train.csv"))
+    assert d.m == 11
+    assert d.reports[0].dropped == 20
+    assert d.n == 1019
+    assert d.labeled
+    assert "gpt-4-1106-preview" in d.models
+
+
+@pytest.mark.data
+def test_real_routellm_and_routerarena(shared_data):
+    mmlu = load_routellm_mmlu(shared_data("routing/routellm/mmlu_responses/mmlu_anatomy.csv"))
+    assert mmlu.models == ("mistralai/Mixtral-8x7B-Instruct-v0.1", "gpt-4-1106-preview")
+    assert mmlu.n == 135
+    # GPT-4 at $10/M input tokens costs 10/0.6 times Mixtral's input price
+    assert np.all(mmlu.cost[:, 1] > 10 * mmlu.cost[:, 0])
+    gsm = load_routellm_gsm8k(
+        shared_data("routing/routellm/gsm8k/gsm8k_responses.csv"),
+        contaminated=shared_data("routing/routellm/gsm8k/contaminated_prompts.jsonl"),
+    )
+    assert gsm.n + gsm.dropped == 1319
+    assert gsm.dropped > 0
+    files = [
+        shared_data("routing/routerarena/claude-3-haiku-20240307.jsonl"),
+        shared_data("routing/routerarena/gemini-2.0-flash-001.jsonl"),
+    ]
+    arena = load_routerarena(files)
+    assert arena.n == 809 and arena.m == 2
+    # scores are mostly 0/1 accuracies; a few graded metrics dip slightly below 0
+    assert arena.quality.max() == 1.0 and arena.quality.min() > -0.1
+    assert np.all(arena.cost > 0)
+
+
+def test_routerarena_bad_json(tmp_path: Path):
+    a = tmp_path / "a.jsonl"
+    a.write_text(
+        '{"global_index": "X_1", "question": "q", "llm_selected": "a",'
+        ' "evaluation_result": {"score": 1.0, "inference_cost": 0.1}}\n{oops\n'
+    )
+    b = tmp_path / "b.jsonl"
+    b.write_text(
+        '{"global_index": "X_1", "question": "q", "llm_selected": "b",'
+        " \"evaluation_result\": \"{'score': 0.0, 'inference_cost': 0.2}\"}\n"
+    )
+    with pytest.raises(InputError, match=r"a\.jsonl:2: not valid JSON"):
+        load_routerarena([a, b])
+    a.write_text(a.read_text().splitlines()[0] + "\n")
+    d = load_routerarena([a, b])
+    assert d.quality.tolist() == [[1.0, 0.0]] and d.cost.tolist() == [[0.1, 0.2]]

@@ -1,0 +1,35 @@
+"""The main job: worked example and price discovery on the shared RouterBench tables."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+from typer.testing import CliRunner
+
+from margin.cli.app import app
+from margin.cli.demo import run_demo
+
+
+def test_demo_reproduces_prices(shared_data: Callable[[str], Path]) -> None:
+    folder = shared_data("routing/routerbench/mbpp_train.csv").parents[2]
+    console = Console(file=io.StringIO(), width=120)
+    out = run_demo(console, folder, seed=0, intervals=300)
+    assert out["worked_example"] == {"v_star": 20.0, "v_star_with_risk": 10.0}
+    d = out["discovery"]
+    mu_c, _, mu_r = d["mu"]
+    assert mu_c > 0 and mu_r > 0  # both budgets bind
+    assert d["controller_mu"][1] == 0.0  # no latency budget: its price stays 0
+    assert d["controller_mu"][0] == pytest.approx(mu_c, rel=0.1)
+    assert d["controller_mu"][2] == pytest.approx(mu_r, rel=0.1)
+    text = console.file.getvalue()  # type: ignore[attr-defined]
+    assert "Crossover V* = (c_f − c_c)/(q_f − q_c) = 20" in text
+
+
+def test_demo_without_data_exits_2(tmp_path: Path) -> None:
+    res = CliRunner().invoke(app, ["demo", "--data-dir", str(tmp_path)])
+    assert res.exit_code == 2
+    assert "RouterBench data not found" in res.stderr
