@@ -19,6 +19,7 @@ LAZY_PACKAGES = [
     "margin.capital",
     "margin.agent",
     "margin.routing",
+    "margin.serving",
 ]
 
 

@@ -40,6 +40,9 @@ __getattr__, __dir__, _names = attach(
         "routing.data": ["RoutingDataset", "load_routerbench"],
         "routing.menu": ["design_menu"],
         "routing.router": ["MarginalRouter"],
+        "serving.pricing": ["PriorityQueueModel", "Quote"],
+        "serving.simulator": ["ServingConfig", "SimulationResult", "simulate"],
+        "serving.traces": ["Trace", "load_trace"],
         "core.allocation": [
             "Allocation",
             "BatchAllocation",
@@ -121,3 +124,10 @@ if TYPE_CHECKING:
     )
     from margin.routing.menu import design_menu as design_menu
     from margin.routing.router import MarginalRouter as MarginalRouter
+    from margin.serving.pricing import PriorityQueueModel as PriorityQueueModel, Quote as Quote
+    from margin.serving.simulator import (
+        ServingConfig as ServingConfig,
+        SimulationResult as SimulationResult,
+        simulate as simulate,
+    )
+    from margin.serving.traces import Trace as Trace, load_trace as load_trace

@@ -30,8 +30,10 @@ def _mount_layers() -> None:
     from margin.cli.agent import app as agent_app
     from margin.cli.capital import cache_app, rl_app
     from margin.cli.route import app as route_app
+    from margin.cli.serve import app as serve_app
 
     app.add_typer(route_app, name="route", help="Risk-adjusted routing (Eq. 4), peers, menu.")
+    app.add_typer(serve_app, name="serve", help="Serving simulator with congestion prices.")
 
     app.add_typer(agent_app, name="agent", help="Autonomy schedule, agent simulator, evidence.")
 
