@@ -432,8 +432,45 @@ def _as_batch(tasks: Sequence[Task] | TaskBatch) -> TaskBatch:
 # --------------------------------------------------------------------------- LP (Eq. 3)
 
 
+class _DualPrices:
+    """λ, ρ and the Eq. 1 price vector from budget duals (µC, µL, µR)."""
+
+    __slots__ = ()
+    mu_cost: float
+    mu_latency: float
+    mu_risk: float
+
+    @property
+    def mu(self) -> tuple[float, float, float]:
+        """(µC, µL, µR)."""
+        return (self.mu_cost, self.mu_latency, self.mu_risk)
+
+    @property
+    def lambda_(self) -> float:
+        """λ = µL/(1 + µC), the latency price of Eq. 1 in USD per second."""
+        return self.mu_latency / (1.0 + self.mu_cost)
+
+    @property
+    def rho(self) -> float:
+        """ρ = µR/(1 + µC), the risk price of Eq. 1 in USD per unit of risk."""
+        return self.mu_risk / (1.0 + self.mu_cost)
+
+    def price_vector(self, value: float) -> PriceVector:
+        """The Eq. 1 price vector for a task of value V at these prices.
+
+        ``PriceVector(value=V/(1 + µC), latency_price=λ, risk_price=ρ)``: Eq. 1 at it
+        ranks options (and the outside option 0) exactly as the KKT condition
+        ``V·ΔQ − (1 + µC)·ΔC − µL·ΔL − µR·ΔR`` does, since it is that expression
+        divided by 1 + µC > 0.
+        """
+        v = check_number("price_vector", "value", value, nonnegative=True)
+        return PriceVector(
+            value=v / (1.0 + self.mu_cost), latency_price=self.lambda_, risk_price=self.rho
+        )
+
+
 @dataclass(frozen=True, slots=True, eq=False)
-class PriceDiscovery:
+class PriceDiscovery(_DualPrices):
     """Solution of the relaxed primal of Eq. 3 and its dual prices.
 
     Attributes
@@ -470,21 +507,6 @@ class PriceDiscovery:
     option_names: tuple[tuple[str, ...], ...]
 
     @property
-    def mu(self) -> tuple[float, float, float]:
-        """(µC, µL, µR)."""
-        return (self.mu_cost, self.mu_latency, self.mu_risk)
-
-    @property
-    def lambda_(self) -> float:
-        """λ = µL/(1 + µC), the latency price of Eq. 1 in USD per second."""
-        return self.mu_latency / (1.0 + self.mu_cost)
-
-    @property
-    def rho(self) -> float:
-        """ρ = µR/(1 + µC), the risk price of Eq. 1 in USD per unit of risk."""
-        return self.mu_risk / (1.0 + self.mu_cost)
-
-    @property
     def dual_objective(self) -> float:
         """Σ_x π_x + µC·C̄ + µL·L̄ + µR·R̄ over the given budgets; equals ``welfare``
         at the optimum (strong duality)."""
@@ -493,19 +515,6 @@ class PriceDiscovery:
             if b is not None:
                 total += mu * b
         return total
-
-    def price_vector(self, value: float) -> PriceVector:
-        """The Eq. 1 price vector for a task of value V at these prices.
-
-        ``PriceVector(value=V/(1 + µC), latency_price=λ, risk_price=ρ)``: Eq. 1 at it
-        ranks options (and the outside option 0) exactly as the KKT condition
-        ``V·ΔQ − (1 + µC)·ΔC − µL·ΔL − µR·ΔR`` does, since it is that expression
-        divided by 1 + µC > 0.
-        """
-        v = check_number("price_vector", "value", value, nonnegative=True)
-        return PriceVector(
-            value=v / (1.0 + self.mu_cost), latency_price=self.lambda_, risk_price=self.rho
-        )
 
     def allocation_dict(self) -> dict[str, dict[str, float]]:
         """``{task_id: {option: share}}`` over each task's real options."""
@@ -768,7 +777,7 @@ def make_update_rule(name: str) -> PriceUpdateRule:
 
 
 @dataclass(frozen=True, slots=True)
-class ControllerState:
+class ControllerState(_DualPrices):
     """Prices (µC, µL, µR) held by a :class:`PriceController` after ``step`` updates.
 
     ``lambda_``, ``rho`` and :meth:`price_vector` use the normalization of
@@ -780,23 +789,6 @@ class ControllerState:
     mu_risk: float
     step: int
 
-    @property
-    def mu(self) -> tuple[float, float, float]:
-        return (self.mu_cost, self.mu_latency, self.mu_risk)
-
-    @property
-    def lambda_(self) -> float:
-        return self.mu_latency / (1.0 + self.mu_cost)
-
-    @property
-    def rho(self) -> float:
-        return self.mu_risk / (1.0 + self.mu_cost)
-
-    def price_vector(self, value: float) -> PriceVector:
-        v = check_number("price_vector", "value", value, nonnegative=True)
-        return PriceVector(
-            value=v / (1.0 + self.mu_cost), latency_price=self.lambda_, risk_price=self.rho
-        )
 
 
 @dataclass(frozen=True, slots=True, eq=False)
