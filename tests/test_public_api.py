@@ -20,6 +20,7 @@ LAZY_PACKAGES = [
     "margin.agent",
     "margin.routing",
     "margin.serving",
+    "margin.economy",
 ]
 
 

@@ -43,6 +43,9 @@ __getattr__, __dir__, _names = attach(
         "serving.pricing": ["PriorityQueueModel", "Quote"],
         "serving.simulator": ["ServingConfig", "SimulationResult", "simulate"],
         "serving.traces": ["Trace", "load_trace"],
+        "economy.config": ["EconomyConfig"],
+        "economy.engine": ["run_economy"],
+        "economy.equilibrium": ["clear_market"],
         "core.allocation": [
             "Allocation",
             "BatchAllocation",
@@ -113,6 +116,9 @@ if TYPE_CHECKING:
         RiskPolicy as RiskPolicy,
         WorstCase as WorstCase,
     )
+    from margin.economy.config import EconomyConfig as EconomyConfig
+    from margin.economy.engine import run_economy as run_economy
+    from margin.economy.equilibrium import clear_market as clear_market
     from margin.ledger.records import (
         LedgerRecord as LedgerRecord,
         Outcome as Outcome,

@@ -30,6 +30,7 @@ products per USD are equal across the active phases (Eq. 2/8), and "minimize tok
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -141,6 +142,16 @@ def equimarginal_split(
     return np.maximum(t, 0.0)
 
 
+@functools.lru_cache(maxsize=64)
+def _depth_nodes(nodes: int, median: float, sigma: float) -> tuple[FloatArray, FloatArray]:
+    x, w = np.polynomial.hermite_e.hermegauss(nodes)
+    d = np.asarray(median * np.exp(sigma * x))
+    ww = np.asarray(w / w.sum())
+    d.setflags(write=False)
+    ww.setflags(write=False)
+    return d, ww
+
+
 @dataclass(frozen=True, slots=True)
 class EpisodeModel:
     """What the controller knows about an episode (all but the hidden depth).
@@ -192,12 +203,11 @@ class EpisodeModel:
             raise InputError("EpisodeModel: field 'nodes' must be >= 1")
 
     def depth_nodes(self) -> tuple[FloatArray, FloatArray]:
-        """Gauss–Hermite nodes and weights of the lognormal depth prior (weights sum to 1)."""
-        x, w = np.polynomial.hermite_e.hermegauss(self.nodes)
-        return (
-            np.asarray(self.depth_median * np.exp(self.depth_sigma * x)),
-            np.asarray(w / w.sum()),
-        )
+        """Gauss–Hermite nodes and weights of the lognormal depth prior (weights sum to 1).
+
+        Cached per prior (read-only arrays): the controller evaluates it at every step.
+        """
+        return _depth_nodes(self.nodes, self.depth_median, self.depth_sigma)
 
     def success(self, steps: npt.ArrayLike, depth: npt.ArrayLike) -> FloatArray:
         """p(T, d) = p_sat·(1 − e^{−z(T)/d})."""

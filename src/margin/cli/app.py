@@ -29,11 +29,13 @@ app.add_typer(ledger_app, name="ledger")
 def _mount_layers() -> None:
     from margin.cli.agent import app as agent_app
     from margin.cli.capital import cache_app, rl_app
+    from margin.cli.economy import app as economy_app
     from margin.cli.route import app as route_app
     from margin.cli.serve import app as serve_app
 
     app.add_typer(route_app, name="route", help="Risk-adjusted routing (Eq. 4), peers, menu.")
     app.add_typer(serve_app, name="serve", help="Serving simulator with congestion prices.")
+    app.add_typer(economy_app, name="economy", help="The four layers end to end: siloed vs shared.")
 
     app.add_typer(agent_app, name="agent", help="Autonomy schedule, agent simulator, evidence.")
 
