@@ -790,7 +790,6 @@ class ControllerState(_DualPrices):
     step: int
 
 
-
 @dataclass(frozen=True, slots=True, eq=False)
 class StreamDecision:
     """Eq. 1 decisions for one interval's batch and what they used.
