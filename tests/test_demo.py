@@ -33,3 +33,24 @@ def test_demo_without_data_exits_2(tmp_path: Path) -> None:
     res = CliRunner().invoke(app, ["demo", "--data-dir", str(tmp_path)])
     assert res.exit_code == 2
     assert "RouterBench data not found" in res.stderr
+
+
+def test_demo_economy_writes_ledger_and_diagnoses(
+    shared_data: Callable[[str], Path], tmp_path: Path
+) -> None:
+    from margin.economy.config import EconomyConfig
+    from margin.ledger.store import Ledger
+
+    folder = shared_data("routing/routerbench/mbpp_train.csv").parents[2]
+    small = EconomyConfig(
+        n_coding=8, horizon_s=120.0, interval_s=60.0, chat_rate=0.2, long_rate=0.02, seed=2
+    )
+    console = Console(file=io.StringIO(), width=160)
+    out = run_demo(console, folder, out_dir=tmp_path, intervals=50, economy=small)
+    eco = out["economy"]
+    assert eco["welfare"]["shared"] > eco["welfare"]["siloed"]
+    with Ledger(tmp_path / "ledger.db") as led:
+        assert len(led) == eco["records"] > 0
+    assert sum(eco["findings"]["siloed"].values()) > 0
+    assert sum(eco["findings"]["shared"].values()) == 0
+    assert "Failure modes of Table 2" in console.file.getvalue()  # type: ignore[attr-defined]

@@ -9,11 +9,16 @@ import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 from margin.core.prices import InputError
 
-__all__ = ["atomic_write", "fail", "guard", "print_json", "read_json"]
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from margin.ledger.records import LedgerRecord
+
+__all__ = ["atomic_write", "fail", "guard", "print_json", "read_json", "write_ledger"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -82,3 +87,30 @@ def atomic_write(path: Path | str, write: Callable[[Path], None]) -> Path:
         tmp.unlink(missing_ok=True)
         raise
     return target
+
+
+def write_ledger(path: Path | str, records: Iterable[LedgerRecord]) -> int:
+    """Write ``records`` to a new SQLite ledger at ``path`` atomically (replacing any file).
+
+    The ledger is built beside ``path`` and renamed into place only when complete.
+    """
+    from margin.ledger.store import Ledger
+
+    target = Path(path)
+    if target.is_dir():
+        raise InputError(f"{target}: is a directory, not a ledger file")
+    count = 0
+
+    def build(tmp: Path) -> None:
+        nonlocal count
+        tmp.unlink()  # SQLite creates the database itself
+        try:
+            with Ledger(tmp) as led:
+                count = led.extend(records)
+        except BaseException:
+            for extra in (tmp.with_name(tmp.name + "-wal"), tmp.with_name(tmp.name + "-shm")):
+                extra.unlink(missing_ok=True)
+            raise
+
+    atomic_write(target, build)
+    return count

@@ -259,12 +259,24 @@ def demo(
         ),
     ] = None,
     seed: Annotated[int, typer.Option(help="Random seed of the task values and the stream.")] = 0,
+    out: Annotated[
+        Path, typer.Option(help="Folder for the ledger (ledger.db); created if absent.")
+    ] = Path("out"),
 ) -> None:
-    """The main job: the Sec. 2 worked example and price discovery on real routing data."""
+    """The main job: the Sec. 2 worked example, price discovery on real routing data, and
+    the end-to-end economy (siloed vs shared prices) with its ledger and diagnostics."""
     from margin.cli.demo import default_data_dir, run_demo
 
     with guard():
-        run_demo(console, data_dir if data_dir is not None else default_data_dir(), seed=seed)
+        if out.exists() and not out.is_dir():
+            raise InputError(f"{out}: exists and is not a folder")
+        out.mkdir(parents=True, exist_ok=True)
+        run_demo(
+            console,
+            data_dir if data_dir is not None else default_data_dir(),
+            out_dir=out,
+            seed=seed,
+        )
 
 
 @app.command(

@@ -1,4 +1,6 @@
-"""``margin demo``: the worked example of Sec. 2 and price discovery on real routing data.
+"""``margin demo``, the main job: the worked example of Sec. 2, price discovery on real
+routing data, and the end-to-end economy (siloed vs shared prices) with its ledger and the
+failure-mode diagnostics.
 
 The discovery run uses the RouterBench-format tables in ``../shared/data/routing/routerbench``
 (RouterBench, withmartian/routerbench, via shuhao02/RouterDC; code MIT): every prompt is a
@@ -23,6 +25,7 @@ from rich.table import Table
 from margin.core.allocation import allocate, crossover_value
 from margin.core.discovery import Budgets, PriceController, TaskBatch, discover_prices
 from margin.core.prices import InputError, Option, PriceVector
+from margin.economy.config import EconomyConfig
 
 __all__ = ["default_data_dir", "routerbench_batch", "run_demo"]
 
@@ -85,10 +88,27 @@ def _worked_example(console: Console) -> dict[str, float]:
 
 
 def run_demo(
-    console: Console, data_dir: Path, *, seed: int = 0, intervals: int = 400
+    console: Console,
+    data_dir: Path,
+    *,
+    out_dir: Path | None = None,
+    seed: int = 0,
+    intervals: int = 400,
+    economy: EconomyConfig | None = None,
 ) -> dict[str, Any]:
-    """Print the worked example, LP price discovery and the online controller."""
+    """Print the worked example, price discovery and (with ``out_dir``) the economy.
+
+    With ``out_dir`` the economy runs on ``economy`` (default: the built-in workload),
+    its ledger is written to ``out_dir/ledger.db`` and diagnosed.
+    """
     out: dict[str, Any] = {"worked_example": _worked_example(console)}
+    out["discovery"] = _price_discovery(console, data_dir, seed, intervals)
+    if out_dir is not None:
+        out["economy"] = _economy(console, out_dir, economy or EconomyConfig(seed=seed))
+    return out
+
+
+def _price_discovery(console: Console, data_dir: Path, seed: int, intervals: int) -> dict[str, Any]:
     batch, models = routerbench_batch(data_dir, seed)
     free = discover_prices(batch)
     budgets = Budgets(cost=0.4 * free.usage["cost"], risk=0.9 * free.usage["risk"])
@@ -141,11 +161,57 @@ def run_demo(
     c.add_row("µR", f"{lp.mu_risk:.4g}", f"{avg.mu_risk:.4g}")
     c.add_row("µL", f"{lp.mu_latency:.4g}", f"{avg.mu_latency:.4g}")
     console.print(c)
-    out["discovery"] = {
+    return {
         "tasks": batch.n,
         "welfare": lp.welfare,
         "mu": list(lp.mu),
         "rho": lp.rho,
         "controller_mu": list(avg.mu),
     }
-    return out
+
+
+def _economy(console: Console, out_dir: Path, config: EconomyConfig) -> dict[str, Any]:
+    from margin.cli._common import write_ledger
+    from margin.cli.economy import print_economy
+    from margin.diagnose import diagnose
+    from margin.economy.engine import run_economy
+    from margin.ledger.records import LedgerRecord
+
+    if not out_dir.is_dir():
+        raise InputError(f"{out_dir}: output folder does not exist")
+    siloed: list[LedgerRecord] = []
+    shared: list[LedgerRecord] = []
+    with Progress(console=console, transient=True) as progress:
+        job = progress.add_task("economy", total=6 * config.n_intervals)
+
+        def tick(name: str, done: int, total: int) -> None:
+            progress.update(job, advance=1, description=f"economy: {name}")
+
+        result = run_economy(config, sink_siloed=siloed, sink_shared=shared, progress=tick)
+    print_economy(result, console)
+    ledger = out_dir / "ledger.db"
+    n = write_ledger(ledger, [*siloed, *shared])
+    found = {
+        regime: {f.mode: f for f in diagnose(recs)}
+        for regime, recs in (("siloed", siloed), ("shared", shared))
+    }
+    t = Table(title="Failure modes of Table 2 found in each regime's ledger")
+    t.add_column("mode")
+    for regime in found:
+        t.add_column(f"{regime}: records", justify="right")
+        t.add_column(f"{regime}: loss $", justify="right")
+    for mode in found["siloed"]:
+        cells: list[str] = []
+        for regime in found:
+            f = found[regime][mode]
+            cells += [str(f.count), f"{f.loss:,.2f}"]
+        t.add_row(mode, *cells)
+    console.print(t)
+    console.print(f"ledger: {ledger} ({n} records) — try `margin diagnose {ledger}`")
+    return {
+        "welfare": {"siloed": result.siloed.total.welfare, "shared": result.shared.total.welfare},
+        "attribution": dict(result.attribution),
+        "findings": {regime: {m: f.count for m, f in per.items()} for regime, per in found.items()},
+        "ledger": str(ledger),
+        "records": n,
+    }

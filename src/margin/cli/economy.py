@@ -26,20 +26,21 @@ regimes (request ids prefixed ``siloed-`` / ``shared-``) to a SQLite ledger, ato
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from margin.cli._common import guard, print_json
+from margin.cli._common import guard, print_json, write_ledger
 from margin.core.prices import InputError
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from margin.economy.engine import EconomyResult
     from margin.ledger.records import LedgerRecord
 
-__all__ = ["app"]
+__all__ = ["app", "print_economy"]
 
 app = typer.Typer(
     help="The end-to-end economy: four layers on siloed vs shared prices (Sec. 1, 4).",
@@ -52,39 +53,14 @@ def _economy() -> None:
     """The end-to-end economy."""
 
 
-def _write_ledger(path: Path, records: list[LedgerRecord]) -> None:
-    """All records into a new SQLite ledger at ``path``, via a temp file and a rename."""
-    import tempfile
-
-    from margin.ledger.store import Ledger
-
-    target = path
-    if not target.parent.exists():
-        raise InputError(f"{target}: folder {target.parent} does not exist")
-    if target.is_dir():
-        raise InputError(f"{target}: is a directory")
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    tmp.unlink()
-    try:
-        with Ledger(tmp) as led:
-            led.extend(records)
-        os.replace(tmp, target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        for extra in (tmp.with_name(tmp.name + "-wal"), tmp.with_name(tmp.name + "-shm")):
-            extra.unlink(missing_ok=True)
-        raise
-
-
-def _table(result: EconomyResult) -> None:
+def print_economy(result: EconomyResult, console: Console | None = None) -> None:
+    """Print the siloed-vs-shared table per layer and the attribution table."""
     from rich.console import Console
     from rich.table import Table
 
     from margin.economy.engine import LAYER_NAMES
 
-    console = Console()
+    console = console if console is not None else Console()
     t = Table(title=f"Economy (seed {result.config.seed}): siloed vs shared prices")
     for col in ("layer", "regime"):
         t.add_column(col)
@@ -159,7 +135,7 @@ def run(
                     progress=tick,
                 )
         if ledger is not None:
-            _write_ledger(ledger, [*siloed, *shared])
+            write_ledger(ledger, [*siloed, *shared])
         if as_json:
             out: dict[str, Any] = {
                 "config": result.config.as_dict(),
@@ -169,6 +145,6 @@ def run(
             }
             print_json(out)
         else:
-            _table(result)
+            print_economy(result)
             if ledger is not None:
                 typer.echo(f"ledger: {ledger} ({len(siloed) + len(shared)} records)")
