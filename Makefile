@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test install install-dev lint typecheck pytest bench clean
+.PHONY: demo test install install-dev lint typecheck pytest browser bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,7 +25,16 @@ lint: install-dev
 typecheck: install-dev
 	$(BIN)/mypy src/margin
 
-pytest: install-dev
+# The report is tested in a real headless browser: Debian's chromium. Install it when
+# missing and we are root on a Debian-like machine (CI); elsewhere that test skips.
+browser:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing Debian's chromium for the report's browser test"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "chromium not found: the report's browser test will be skipped"; fi
+
+pytest: install-dev browser
 	$(BIN)/python -m pytest -n 2
 
 test: lint typecheck pytest

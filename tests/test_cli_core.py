@@ -238,3 +238,12 @@ def test_allocate_rejects_misspelt_field(tmp_path: Path) -> None:
     bad = dict(WORKED, risk_prise=50.0)
     res = runner.invoke(app, ["allocate", str(_write(tmp_path, bad))])
     assert res.exit_code == 2 and "unknown field 'risk_prise'" in res.stderr
+
+
+def test_empty_file_is_not_a_ledger_and_is_left_alone(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.db"
+    empty.touch()
+    for args in (["ledger", "summary", str(empty)], ["diagnose", str(empty)]):
+        res = runner.invoke(app, args)
+        assert res.exit_code == 2 and "empty file" in res.stderr
+    assert empty.stat().st_size == 0

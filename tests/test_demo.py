@@ -53,4 +53,6 @@ def test_demo_economy_writes_ledger_and_diagnoses(
         assert len(led) == eco["records"] > 0
     assert sum(eco["findings"]["siloed"].values()) > 0
     assert sum(eco["findings"]["shared"].values()) == 0
+    page = (tmp_path / "report.html").read_text()
+    assert page.startswith("<!DOCTYPE html>") and "siloed" in page and "shared" in page
     assert "Failure modes of Table 2" in console.file.getvalue()  # type: ignore[attr-defined]

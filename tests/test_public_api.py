@@ -21,6 +21,7 @@ LAZY_PACKAGES = [
     "margin.routing",
     "margin.serving",
     "margin.economy",
+    "margin.report",
 ]
 
 

@@ -46,6 +46,7 @@ __getattr__, __dir__, _names = attach(
         "economy.config": ["EconomyConfig"],
         "economy.engine": ["run_economy"],
         "economy.equilibrium": ["clear_market"],
+        "report.page": ["build_report", "write_report"],
         "core.allocation": [
             "Allocation",
             "BatchAllocation",
@@ -124,6 +125,7 @@ if TYPE_CHECKING:
         Outcome as Outcome,
         TokenUsage as TokenUsage,
     )
+    from margin.report.page import build_report as build_report, write_report as write_report
     from margin.routing.data import (
         RoutingDataset as RoutingDataset,
         load_routerbench as load_routerbench,

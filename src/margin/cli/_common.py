@@ -18,7 +18,15 @@ if TYPE_CHECKING:
 
     from margin.ledger.records import LedgerRecord
 
-__all__ = ["atomic_write", "fail", "guard", "print_json", "read_json", "write_ledger"]
+__all__ = [
+    "atomic_write",
+    "existing_ledger",
+    "fail",
+    "guard",
+    "print_json",
+    "read_json",
+    "write_ledger",
+]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -114,3 +122,15 @@ def write_ledger(path: Path | str, records: Iterable[LedgerRecord]) -> int:
 
     atomic_write(target, build)
     return count
+
+
+def existing_ledger(db: Path) -> Path:
+    """An existing, non-empty ledger file; opening an empty one would write a schema into
+    it, so a command that only reads must refuse it."""
+    if not db.exists():
+        raise InputError(f"{db}: no such ledger file")
+    if db.is_dir():
+        raise InputError(f"{db}: is a directory, not a ledger file")
+    if db.stat().st_size == 0:
+        raise InputError(f"{db}: empty file, not a margin ledger")
+    return db

@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from margin.cli._common import guard, print_json, read_json
+from margin.cli._common import existing_ledger, guard, print_json, read_json
 from margin.core.prices import InputError
 
 app = typer.Typer(
@@ -30,12 +30,14 @@ def _mount_layers() -> None:
     from margin.cli.agent import app as agent_app
     from margin.cli.capital import cache_app, rl_app
     from margin.cli.economy import app as economy_app
+    from margin.cli.report import report
     from margin.cli.route import app as route_app
     from margin.cli.serve import app as serve_app
 
     app.add_typer(route_app, name="route", help="Risk-adjusted routing (Eq. 4), peers, menu.")
     app.add_typer(serve_app, name="serve", help="Serving simulator with congestion prices.")
     app.add_typer(economy_app, name="economy", help="The four layers end to end: siloed vs shared.")
+    app.command("report", help=report.__doc__)(report)
 
     app.add_typer(agent_app, name="agent", help="Autonomy schedule, agent simulator, evidence.")
 
@@ -141,14 +143,6 @@ def _print_discovery(out: dict[str, Any]) -> None:
     console.print(a)
 
 
-def _existing_ledger(db: Path) -> Path:
-    if not db.exists():
-        raise InputError(f"{db}: no such ledger file")
-    if db.is_dir():
-        raise InputError(f"{db}: is a directory, not a ledger file")
-    return db
-
-
 @ledger_app.command("summary")
 def ledger_summary(
     db: Annotated[Path, typer.Argument(help="Ledger database (SQLite).")],
@@ -157,7 +151,7 @@ def ledger_summary(
     """Records, money, tokens and regret per layer and tenant."""
     from margin.ledger.store import Ledger
 
-    with guard(), Ledger(_existing_ledger(db)) as led:
+    with guard(), Ledger(existing_ledger(db)) as led:
         summary = led.summary()
     if as_json:
         print_json(summary)
@@ -183,7 +177,7 @@ def ledger_export(
     from margin.ledger.analytics import export_parquet
 
     with guard():
-        rows = export_parquet(_existing_ledger(db), out)
+        rows = export_parquet(existing_ledger(db), out)
     console.print(f"wrote {rows} records to {out}")
 
 
@@ -235,7 +229,7 @@ def diagnose(
     from margin.diagnose import diagnose as run_diagnose
     from margin.ledger.store import Ledger
 
-    with guard(), Ledger(_existing_ledger(ledger)) as led:
+    with guard(), Ledger(existing_ledger(ledger)) as led:
         findings = run_diagnose(led.records(), modes=mode)
     if as_json:
         print_json({"findings": [f.to_json() for f in findings]})
@@ -260,11 +254,12 @@ def demo(
     ] = None,
     seed: Annotated[int, typer.Option(help="Random seed of the task values and the stream.")] = 0,
     out: Annotated[
-        Path, typer.Option(help="Folder for the ledger (ledger.db); created if absent.")
+        Path,
+        typer.Option(help="Folder for ledger.db and report.html; created if absent."),
     ] = Path("out"),
 ) -> None:
     """The main job: the Sec. 2 worked example, price discovery on real routing data, and
-    the end-to-end economy (siloed vs shared prices) with its ledger and diagnostics."""
+    the end-to-end economy (siloed vs shared prices) with its ledger, diagnostics and report."""
     from margin.cli.demo import default_data_dir, run_demo
 
     with guard():

@@ -1,6 +1,6 @@
 """``margin demo``, the main job: the worked example of Sec. 2, price discovery on real
-routing data, and the end-to-end economy (siloed vs shared prices) with its ledger and the
-failure-mode diagnostics.
+routing data, and the end-to-end economy (siloed vs shared prices) with its ledger, the
+failure-mode diagnostics and the token-aware HTML report.
 
 The discovery run uses the RouterBench-format tables in ``../shared/data/routing/routerbench``
 (RouterBench, withmartian/routerbench, via shuhao02/RouterDC; code MIT): every prompt is a
@@ -176,6 +176,7 @@ def _economy(console: Console, out_dir: Path, config: EconomyConfig) -> dict[str
     from margin.diagnose import diagnose
     from margin.economy.engine import run_economy
     from margin.ledger.records import LedgerRecord
+    from margin.report.page import write_report
 
     if not out_dir.is_dir():
         raise InputError(f"{out_dir}: output folder does not exist")
@@ -207,11 +208,21 @@ def _economy(console: Console, out_dir: Path, config: EconomyConfig) -> dict[str
             cells += [str(f.count), f"{f.loss:,.2f}"]
         t.add_row(mode, *cells)
     console.print(t)
+    page = out_dir / "report.html"
+    write_report(
+        page,
+        [*siloed, *shared],
+        findings=[f for per in found.values() for f in per.values()],
+        comparison=result.as_dict(),
+        title=f"margin economy (seed {config.seed}): siloed vs shared prices",
+    )
     console.print(f"ledger: {ledger} ({n} records) — try `margin diagnose {ledger}`")
+    console.print(f"report: {page} (open it in a browser; it needs no network)")
     return {
         "welfare": {"siloed": result.siloed.total.welfare, "shared": result.shared.total.welfare},
         "attribution": dict(result.attribution),
         "findings": {regime: {m: f.count for m, f in per.items()} for regime, per in found.items()},
         "ledger": str(ledger),
+        "report": str(page),
         "records": n,
     }

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from margin.cli._common import guard, print_json, read_json
-from margin.core.prices import InputError
+from margin.cli._common import existing_ledger, guard, print_json, read_json
 
 __all__ = ["app", "report"]
 
@@ -19,16 +17,6 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-
-
-def _ledger_path(db: Path) -> Path:
-    if not db.exists():
-        raise InputError(f"{db}: no such ledger file")
-    if db.is_dir():
-        raise InputError(f"{db}: is a directory, not a ledger file")
-    if os.path.getsize(db) == 0:
-        raise InputError(f"{db}: empty file, not a margin ledger")
-    return db
 
 
 @app.command()
@@ -68,7 +56,7 @@ def report(
             from margin.report.comparison import parse_comparison
 
             cmp = parse_comparison(cmp, where=str(comparison))
-        with Ledger(_ledger_path(ledger)) as led:
+        with Ledger(existing_ledger(ledger)) as led:
             records = list(led.records())
         findings = diagnose(records)
         path = write_report(

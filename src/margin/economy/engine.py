@@ -1050,6 +1050,7 @@ def _write_records(
             ext[sel], priced[sel] = _externality(qm, all_work[sel])
     lam_eff = np.where(ext > 0, priced / np.maximum(ext, 1e-300), 0.0)
     charged = regime.shared("serving")
+    usd_per_s = ServingConfig().usd_per_replica_second
     tenants = ("coding", *BACKGROUND_TENANTS)
     bg_tenant = bg.tenant
     for i in range(n_calls):
@@ -1069,10 +1070,13 @@ def _write_records(
                 layer="serving",
                 choice="serve" if done[i] else None,
                 options=(
+                    # A coding task's value is realized (and recorded) by the agent layer;
+                    # its calls add no quality of their own. A background request is
+                    # worth its V once served.
                     Option(
                         "serve",
-                        1.0,
-                        float(all_work[i] * ServingConfig().usd_per_replica_second),
+                        0.0 if i < n_agent else 1.0,
+                        float(all_work[i] * usd_per_s),
                         float(all_work[i]),
                     ),
                 ),
