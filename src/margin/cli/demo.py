@@ -14,6 +14,7 @@ $0.02 (seeded): a stated assumption of the demo, not a measurement.
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -212,7 +213,11 @@ def _economy(console: Console, out_dir: Path, config: EconomyConfig) -> dict[str
     write_report(
         page,
         [*siloed, *shared],
-        findings=[f for per in found.values() for f in per.values()],
+        findings=[
+            replace(f, mode=f"{f.mode} ({regime})")
+            for regime, per in found.items()
+            for f in per.values()
+        ],
         comparison=result.as_dict(),
         title=f"margin economy (seed {config.seed}): siloed vs shared prices",
     )
