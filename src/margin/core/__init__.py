@@ -3,9 +3,10 @@
 Names are loaded lazily so that ``margin.core.prices`` stays importable without numpy.
 """
 
-from typing import TYPE_CHECKING
-
 from margin._lazy import attach
+
+# Not `typing.TYPE_CHECKING`: importing typing costs ~9 ms of `margin gate`'s start-up.
+TYPE_CHECKING = False
 
 __getattr__, __dir__, __all__ = attach(
     __name__,
