@@ -30,14 +30,18 @@ def _mount_layers() -> None:
     from margin.cli.agent import app as agent_app
     from margin.cli.capital import cache_app, rl_app
     from margin.cli.economy import app as economy_app
+    from margin.cli.predictions import app as predictions_app
     from margin.cli.report import report
     from margin.cli.route import app as route_app
     from margin.cli.serve import app as serve_app
+    from margin.cli.sweep import sweep
 
     app.add_typer(route_app, name="route", help="Risk-adjusted routing (Eq. 4), peers, menu.")
     app.add_typer(serve_app, name="serve", help="Serving simulator with congestion prices.")
     app.add_typer(economy_app, name="economy", help="The four layers end to end: siloed vs shared.")
+    app.add_typer(predictions_app, name="predictions", help="The three predictions of Sec. 4.")
     app.command("report", help=report.__doc__)(report)
+    app.command("sweep", help=sweep.__doc__)(sweep)
 
     app.add_typer(agent_app, name="agent", help="Autonomy schedule, agent simulator, evidence.")
 
