@@ -197,17 +197,6 @@ def plot_compare(rows: list[dict[str, Any]], out_dir: Path) -> list[Path]:
     return paths
 
 
-def saturation_rate(t: Trace, cfg: ServingConfig) -> float:
-    """Requests per second the cluster completes under FCFS when every request is queued at
-    once (the capacity against which utilization is measured)."""
-    from margin.serving.schedulers import FCFS
-    from margin.serving.simulator import Simulator
-
-    burst = t.scaled(1e9)
-    res = Simulator(cfg).run(burst, FCFS())
-    return len(t) / res.sim_time if res.sim_time > 0 else math.inf
-
-
 @app.command()
 def compare(
     trace: TraceOpt,
@@ -233,7 +222,7 @@ def compare(
     """Run every scheduler on one trace over a load grid; print a table, write PNG plots."""
     from rich.progress import Progress
 
-    from margin.serving.metrics import externality_fingerprint, summarize
+    from margin.serving.metrics import externality_fingerprint, saturation_rate, summarize
     from margin.serving.schedulers import SJF, PricedScheduler, make_scheduler
     from margin.serving.simulator import Simulator
 

@@ -618,16 +618,6 @@ def plot_router_regret(result: Mapping[str, Any], path: str | os.PathLike[str]) 
 # --------------------------------------------------------------------------- prediction 3
 
 
-def _saturation_rate(trace: Any, config: Any) -> float:
-    """Requests/s the cluster completes under FCFS with every request queued at once (the
-    capacity against which ``margin serve compare`` measures utilization)."""
-    from margin.serving.schedulers import FCFS
-    from margin.serving.simulator import Simulator
-
-    res = Simulator(config).run(trace.scaled(1e9), FCFS())
-    return float(len(trace) / res.sim_time) if res.sim_time > 0 else math.inf
-
-
 def _windows(res: SimulationResult, window_s: float) -> tuple[FloatArray, FloatArray, FloatArray]:
     """Per window with short-tenant completions: start (s), long volume (Mtok), short TTFT.
 
@@ -667,7 +657,7 @@ def congestion_prediction(
     implies between a quiet (p10) and a busy (p90) window, rejections per tenant, and the
     per-window points.
     """
-    from margin.serving.metrics import externality_fingerprint, latency_stats
+    from margin.serving.metrics import externality_fingerprint, latency_stats, saturation_rate
     from margin.serving.schedulers import FCFS, PricedScheduler
     from margin.serving.simulator import ServingConfig, Simulator
     from margin.serving.traces import load_azure, tag_context_tenants
@@ -688,7 +678,7 @@ def congestion_prediction(
         tagged.tenant, tagged.tenants, value=value_seconds * tagged.latency_price
     )
     cfg = ServingConfig(replicas=replicas)
-    sat = _saturation_rate(tagged, cfg)
+    sat = saturation_rate(tagged, cfg)
     scaled = tagged.scaled(load * sat / tagged.rate)
     threshold = int(np.median(trace.prompt))
     runs: dict[str, Any] = {}

@@ -23,6 +23,7 @@ __all__ = [
     "distserve_goodput",
     "externality_fingerprint",
     "latency_stats",
+    "saturation_rate",
     "summarize",
 ]
 
@@ -220,3 +221,14 @@ def analytic_fcfs(trace: Trace, model: CostModel, config: ServingConfig) -> dict
     decode_extra = p_busy * (t_iter - a_shared)
     ttft = w + float(np.mean(sp)) + p_busy * t_iter / 2 + decode_extra
     return {"ttft": ttft, "tpot": tpot, "batch": bbar}
+
+
+def saturation_rate(trace: Trace, config: ServingConfig) -> float:
+    """Requests per second the cluster completes under FCFS when every request of ``trace``
+    is queued at once: the capacity against which utilization (load) is measured.
+    """
+    from margin.serving.schedulers import FCFS
+    from margin.serving.simulator import Simulator
+
+    res = Simulator(config).run(trace.scaled(1e9), FCFS())
+    return len(trace) / res.sim_time if res.sim_time > 0 else math.inf
