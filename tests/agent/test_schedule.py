@@ -160,7 +160,7 @@ def test_save_load_roundtrip(tmp_path: Path, suffix: str) -> None:
 def test_load_errors_name_the_file_and_field(tmp_path: Path) -> None:
     bad = tmp_path / "bad.json"
     bad.write_text('{"prices": {"value": 1},\n "classes": [}')
-    with pytest.raises(InputError, match=r"bad\.json: line 2"):
+    with pytest.raises(InputError, match=r"bad\.json:2: invalid JSON"):
         AutonomySchedule.load(bad)
     data = AutonomySchedule.default().as_dict()
     data["classes"][2]["p_error"] = 1.5

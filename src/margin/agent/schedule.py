@@ -37,6 +37,7 @@ import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields, replace
 
+from margin._io import parse_structured
 from margin.core.prices import InputError, Option, PriceVector
 
 # Not `typing.TYPE_CHECKING`: importing typing costs ~9 ms of `margin gate`'s start-up.
@@ -535,20 +536,9 @@ class AutonomySchedule:
             raise InputError(f"{p}: cannot read schedule ({e.strerror})") from None
         except UnicodeDecodeError:
             raise InputError(f"{p}: schedule is not UTF-8 text") from None
-        if p.lower().endswith((".yaml", ".yml")):
-            import yaml
-
-            try:
-                data = yaml.safe_load(text)
-            except yaml.YAMLError as e:
-                mark = getattr(e, "problem_mark", None)
-                line = f" line {mark.line + 1}" if mark is not None else ""
-                raise InputError(f"{p}:{line} invalid YAML") from None
-        else:
-            try:
-                data = json.loads(text)
-            except json.JSONDecodeError as e:
-                raise InputError(f"{p}: line {e.lineno}: invalid JSON ({e.msg})") from None
+        data = parse_structured(text, p)
+        if not isinstance(data, Mapping):
+            raise InputError(f"{p}: expected a schedule object")
         return cls.from_dict(data, p)
 
     def dumps(self, fmt: str = "json") -> str:

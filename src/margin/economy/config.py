@@ -38,13 +38,13 @@ asynchronous lag of mean 2 versions.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from margin._io import parse_structured
 from margin.core.prices import InputError, check_number
 
 __all__ = ["DEFAULT_TIERS", "EconomyConfig", "ModelTier", "calibrate_from_data", "load_config"]
@@ -322,21 +322,7 @@ def load_config(path: str | Path) -> EconomyConfig:
     p = Path(path)
     if not p.is_file():
         raise InputError(f"{p}: config file not found")
-    text = p.read_text(encoding="utf-8")
-    if p.suffix.lower() in (".yaml", ".yml"):
-        import yaml
-
-        try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as e:
-            mark = getattr(e, "problem_mark", None)
-            line = f":{mark.line + 1}" if mark is not None else ""
-            raise InputError(f"{p}{line}: invalid YAML") from None
-    else:
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as e:
-            raise InputError(f"{p}:{e.lineno}: invalid JSON ({e.msg})") from None
+    data = parse_structured(p.read_text(encoding="utf-8"), p)
     if data is None:
         data = {}
     return EconomyConfig.from_dict(data, str(p))

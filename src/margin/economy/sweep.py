@@ -43,6 +43,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from margin._io import parse_structured
 from margin.core.prices import InputError
 from margin.economy.config import EconomyConfig
 
@@ -312,22 +313,7 @@ def load_sweep(path: str | Path) -> SweepSpec:
     p = Path(path)
     if not p.is_file():
         raise InputError(f"{p}: sweep config file not found")
-    text = p.read_text(encoding="utf-8")
-    data: Any
-    if p.suffix.lower() in (".yaml", ".yml"):
-        import yaml
-
-        try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as e:
-            mark = getattr(e, "problem_mark", None)
-            line = f":{mark.line + 1}" if mark is not None else ""
-            raise InputError(f"{p}{line}: invalid YAML") from None
-    else:
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as e:
-            raise InputError(f"{p}:{e.lineno}: invalid JSON ({e.msg})") from None
+    data: Any = parse_structured(p.read_text(encoding="utf-8"), p)
     return SweepSpec.from_dict({} if data is None else data, str(p))
 
 
