@@ -15,6 +15,7 @@ from margin.routing.data import (
     load_generic,
     load_routellm_gsm8k,
     load_routellm_mmlu,
+    load_routellm_mt_bench,
     load_routerarena,
     load_routerbench,
     load_table,
@@ -176,3 +177,74 @@ def test_routerarena_bad_json(tmp_path: Path):
     a.write_text(a.read_text().splitlines()[0] + "\n")
     d = load_routerarena([a, b])
     assert d.quality.tolist() == [[1.0, 0.0]] and d.cost.tolist() == [[0.1, 0.2]]
+
+
+def _mt_bench_dir(tmp_path: Path, judgements: list[dict[str, object]]) -> Path:
+    import json
+
+    d = tmp_path / "mt"
+    d.mkdir()
+    (d / "question.jsonl").write_text(
+        json.dumps({"question_id": 1, "category": "math", "turns": ["2+2?", "times 3?"]}) + "\n"
+    )
+    (d / "judgements.jsonl").write_text("".join(json.dumps(j) + "\n" for j in judgements))
+    return d
+
+
+def _judge(model: str, turn: int, score: float, answers: list[str]) -> dict[str, object]:
+    if turn == 1:
+        prompt = (
+            "[Question]\n2+2?\n\n[The Start of Assistant's Answer]\n"
+            f"{answers[0]}\n[The End of Assistant's Answer]"
+        )
+    else:
+        prompt = "".join(f"### User:\nq\n\n### Assistant A:\n{a}\n\n" for a in answers)
+        prompt += "<|The End of Assistant A's Conversation with User|>"
+    return {"question_id": 1, "model": model, "turn": turn, "score": score, "user_prompt": prompt}
+
+
+def test_mt_bench_hand_built(tmp_path: Path) -> None:
+    gpt, mix = "gpt-4-1106-preview", "mistralai/Mixtral-8x7B-Instruct-v0.1"
+    d = _mt_bench_dir(
+        tmp_path,
+        [
+            _judge(gpt, 1, 9, ["4" * 400]),
+            _judge(mix, 1, 6, ["4" * 40]),
+            _judge(gpt, 2, 10, ["4" * 400, "12" * 200]),
+            _judge(mix, 2, 3, ["4" * 40, "12"]),
+        ],
+    )
+    got = load_routellm_mt_bench(d)
+    assert got.models == (gpt, mix) and got.sample_ids == ("mt_bench:1:1", "mt_bench:1:2")
+    np.testing.assert_allclose(got.quality, [[0.9, 0.6], [1.0, 0.3]])
+    assert got.tasks == ("math", "math") and got.prompts[1] == "2+2?\n\ntimes 3?"
+    # turn 1: 1 input token ("2+2?"), 100 output tokens at $10/$30 per M for GPT-4
+    assert got.cost[0, 0] == pytest.approx((10 * 1 + 30 * 100) / 1e6)
+    # turn 2: input = both user turns (4 tokens) + the model's first answer (100 tokens)
+    assert got.cost[1, 0] == pytest.approx((10 * (4 + 100) + 30 * 100) / 1e6)
+    # A (question, turn) judged for only one model is dropped and counted.
+    (tmp_path / "x").mkdir()
+    one_sided = [_judge(gpt, 1, 9, ["4"]), _judge(gpt, 2, 9, ["4", "5"]), _judge(mix, 1, 5, ["4"])]
+    d2 = _mt_bench_dir(tmp_path / "x", one_sided)
+    got2 = load_routellm_mt_bench(d2)
+    assert got2.n == 1 and got2.reports[0].reasons == {"missing quality": 1}
+
+
+def test_mt_bench_errors_name_file_and_line(tmp_path: Path) -> None:
+    d = _mt_bench_dir(tmp_path, [])
+    (d / "judgements.jsonl").write_text('{"question_id": 1}\n{broken\n')
+    with pytest.raises(InputError, match=r"judgements\.jsonl:1: missing field 'model'"):
+        load_routellm_mt_bench(d)
+    (d / "judgements.jsonl").write_text("\n{broken\n")
+    with pytest.raises(InputError, match=r"judgements\.jsonl:2: not valid JSON"):
+        load_routellm_mt_bench(d)
+
+
+def test_real_mt_bench(shared_data) -> None:
+    folder = shared_data("routing/routellm/mt_bench/judgements.jsonl").parent
+    d = load_routellm_mt_bench(folder, contaminated=folder / "contaminated_prompts.jsonl")
+    assert d.n == 144 and d.reports[0].reasons == {"contaminated": 16}
+    # MT-Bench's published ordering: GPT-4-Turbo above Mixtral-8x7B-Instruct, both 8–9.5 / 10.
+    mean = d.quality.mean(axis=0)
+    assert 0.85 < mean[0] < 0.97 and 0.75 < mean[1] < 0.9 and mean[0] > mean[1]
+    assert np.all(d.cost[:, 0] > d.cost[:, 1])

@@ -21,6 +21,8 @@ Formats read here
   optional ``value`` and ``risk_class`` columns.
 * **RouteLLM** (arXiv 2406.18665) MMLU and GSM8K correctness tables of two models; cost is
   computed from token counts and a price table (:data:`ROUTELLM_PRICES`).
+* **RouteLLM MT-Bench**: GPT-4 judge scores (1–10) of both models for the 80 questions × 2
+  turns; quality = score/10, cost from the answers' estimated token counts.
 * **RouterArena** cached results (one JSONL per model, joined on ``global_index``).
 """
 
@@ -50,6 +52,7 @@ __all__ = [
     "load_generic",
     "load_routellm_gsm8k",
     "load_routellm_mmlu",
+    "load_routellm_mt_bench",
     "load_routerarena",
     "load_routerbench",
     "load_table",
@@ -719,6 +722,117 @@ def load_routellm_gsm8k(
         prices,
         _contaminated(Path(contaminated) if contaminated else None),
         {mo: f"{mo}_response" for mo in models},
+    )
+
+
+def _mt_bench_answers(judge_prompt: str, turn: int) -> tuple[str, str]:
+    """(conversation before the answer, the answer of ``turn``) from a judge prompt.
+
+    Single-turn judge prompts hold ``[The Start of Assistant's Answer]…[The End …]``;
+    multi-turn ones hold the conversation as ``### User:`` / ``### Assistant A:`` blocks.
+    """
+    if turn == 1 and "[The Start of Assistant's Answer]" in judge_prompt:
+        answer = judge_prompt.split("[The Start of Assistant's Answer]", 1)[1]
+        return "", answer.split("[The End of Assistant's Answer]", 1)[0].strip()
+    parts = judge_prompt.split("### Assistant A:")
+    answers = [p.split("### User:", 1)[0].split("<|The End of", 1)[0].strip() for p in parts[1:]]
+    if len(answers) < turn:
+        return "", ""
+    return "\n\n".join(answers[: turn - 1]), answers[turn - 1]
+
+
+def load_routellm_mt_bench(
+    directory: str | Path,
+    *,
+    contaminated: str | Path | None = None,
+    prices: Mapping[str, tuple[float, float]] = ROUTELLM_PRICES,
+) -> RoutingDataset:
+    """RouteLLM's MT-Bench judgements (``mt_bench/question.jsonl`` and ``judgements.jsonl``).
+
+    One row per (question, turn) judged for every model: quality = GPT-4 judge score / 10
+    (in [0.1, 1]); the prompt is the user's turns so far; cost per model =
+    (p_in·tokens_in + p_out·tokens_out)/10⁶ with tokens_in the estimated tokens of the
+    question turns plus that model's earlier answers, tokens_out those of its answer
+    (:func:`estimate_tokens`), prices from :data:`ROUTELLM_PRICES`; the task is the question's
+    category. Questions whose first turn is listed in ``contaminated`` (``eval_prompt``) and
+    (question, turn) pairs not judged for every model are dropped and counted.
+    """
+    d = Path(directory)
+    qpath, jpath = d / "question.jsonl", d / "judgements.jsonl"
+    questions: dict[int, tuple[str, list[str]]] = {}
+    for line_no, line in enumerate(_lines(qpath), start=1):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError:
+            raise InputError(f"{qpath}:{line_no}: not valid JSON") from None
+        if not isinstance(rec, dict) or not {"question_id", "turns"} <= set(rec):
+            raise InputError(f"{qpath}:{line_no}: missing field 'question_id' or 'turns'")
+        questions[int(rec["question_id"])] = (
+            str(rec.get("category", "mt_bench")),
+            [str(t) for t in rec["turns"]],
+        )
+    judged: dict[tuple[int, int], dict[str, tuple[float, str, str]]] = {}
+    models: list[str] = []
+    for line_no, line in enumerate(_lines(jpath), start=1):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError:
+            raise InputError(f"{jpath}:{line_no}: not valid JSON") from None
+        for key in ("question_id", "model", "turn", "score", "user_prompt"):
+            if not isinstance(rec, dict) or key not in rec:
+                raise InputError(f"{jpath}:{line_no}: missing field '{key}'")
+        model = str(rec["model"])
+        if model not in prices:
+            raise InputError(f"{jpath}:{line_no}: no price for model '{model}' in the price table")
+        score = rec["score"]
+        if isinstance(score, bool) or not isinstance(score, int | float) or not 0 <= score <= 10:
+            raise InputError(f"{jpath}:{line_no}: field 'score' must be a number in [0, 10]")
+        if model not in models:
+            models.append(model)
+        turn = int(rec["turn"])
+        before, answer = _mt_bench_answers(str(rec["user_prompt"]), turn)
+        judged.setdefault((int(rec["question_id"]), turn), {})[model] = (
+            float(score) / 10.0,
+            before,
+            answer,
+        )
+    bad = _contaminated(Path(contaminated) if contaminated else None)
+    ids, prompts, tasks, q_rows, c_rows = [], [], [], [], []
+    reasons: dict[str, int] = {}
+    for (qid, turn), per_model in sorted(judged.items()):
+        if qid not in questions:
+            raise InputError(f"{jpath}: question_id {qid} is not in {qpath}")
+        category, turns = questions[qid]
+        if turns and turns[0].strip() in bad:
+            reasons["contaminated"] = reasons.get("contaminated", 0) + 1
+            continue
+        if any(mo not in per_model for mo in models):
+            reasons["missing quality"] = reasons.get("missing quality", 0) + 1
+            continue
+        user = "\n\n".join(turns[:turn])
+        costs = []
+        for mo in models:
+            _, before, answer = per_model[mo]
+            t_in = estimate_tokens(user) + (estimate_tokens(before) if before else 0)
+            costs.append(_token_cost(prices[mo], t_in, estimate_tokens(answer)))
+        ids.append(f"mt_bench:{qid}:{turn}")
+        prompts.append(user)
+        tasks.append(category)
+        q_rows.append([per_model[mo][0] for mo in models])
+        c_rows.append(costs)
+    n = len(ids)
+    return RoutingDataset(
+        sample_ids=tuple(ids),
+        prompts=tuple(prompts),
+        tasks=tuple(tasks),
+        models=tuple(models),
+        quality=np.asarray(q_rows, dtype=np.float64).reshape(n, len(models)),
+        cost=np.asarray(c_rows, dtype=np.float64).reshape(n, len(models)),
+        reports=(LoadReport(str(jpath), n, sum(reasons.values()), reasons),),
     )
 
 
