@@ -247,3 +247,15 @@ def test_empty_file_is_not_a_ledger_and_is_left_alone(tmp_path: Path) -> None:
         res = runner.invoke(app, args)
         assert res.exit_code == 2 and "empty file" in res.stderr
     assert empty.stat().st_size == 0
+
+
+def test_atomic_write_gives_umask_permissions(tmp_path: Path) -> None:
+    import os
+
+    from margin.cli._common import atomic_write
+
+    target = atomic_write(tmp_path / "out.txt", lambda p: p.write_text("x"))
+    mask = os.umask(0)
+    os.umask(mask)
+    assert target.stat().st_mode & 0o777 == 0o666 & ~mask
+    assert [p.name for p in tmp_path.iterdir()] == ["out.txt"]
