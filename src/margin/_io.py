@@ -14,9 +14,11 @@ from margin.core.prices import InputError
 # Not `typing.TYPE_CHECKING`: the gate reads its schedule through here and must start fast.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
+    from pathlib import Path
     from typing import Any
 
-__all__ = ["parse_structured"]
+__all__ = ["atomic_write", "atomic_write_text", "parse_structured"]
 
 YAML_SUFFIXES = (".yaml", ".yml")
 
@@ -50,3 +52,41 @@ def parse_structured(text: str, path: str | os.PathLike[str]) -> Any:
         return json.loads(text)
     except json.JSONDecodeError as e:
         raise InputError(f"{p}:{e.lineno}: invalid JSON ({e.msg})") from None
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def atomic_write(path: str | os.PathLike[str], write: Callable[[Path], object]) -> Path:
+    """Call ``write(tmp)`` on a temporary file beside ``path`` and rename it into place.
+
+    A crash or a bad input part-way leaves no half-written output: the temporary file
+    is removed and ``path`` is untouched. The output gets the permissions of the umask
+    (``mkstemp`` alone would leave it 0600).
+    """
+    import tempfile  # not at import time: the gate reads its schedule through this module
+    from pathlib import Path
+
+    target = Path(path)
+    if not target.parent.exists():
+        raise InputError(f"{target}: folder {target.parent} does not exist")
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        write(tmp)
+        if tmp.exists():
+            os.chmod(tmp, 0o666 & ~_umask())
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return target
+
+
+def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
+    """Write ``text`` (UTF-8) to ``path`` atomically; see :func:`atomic_write`."""
+    return atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))

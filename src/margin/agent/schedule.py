@@ -37,7 +37,7 @@ import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields, replace
 
-from margin._io import parse_structured
+from margin._io import atomic_write_text, parse_structured
 from margin.core.prices import InputError, Option, PriceVector
 
 # Not `typing.TYPE_CHECKING`: importing typing costs ~9 ms of `margin gate`'s start-up.
@@ -664,21 +664,10 @@ def load_schedule(path: str | os.PathLike[str] | None = None) -> AutonomySchedul
 
 def write_text_atomic(path: str, text: str) -> None:
     """Write ``text`` to a temp file in the same folder, then ``os.replace`` it."""
-    import tempfile
-
-    folder = os.path.dirname(path) or "."
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", dir=folder)
+        atomic_write_text(path, text)
     except OSError as e:
         raise InputError(f"{path}: cannot write ({e.strerror})") from None
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def strictest(levels: Iterable[str]) -> str:

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
-import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
+from margin._io import atomic_write
 from margin.core.prices import InputError
 
 if TYPE_CHECKING:
@@ -74,35 +73,6 @@ def read_json(path: Path | str) -> Any:
 def print_json(data: Any) -> None:
     """Print machine-readable JSON on stdout (plain print: no rich markup or wrapping)."""
     print(json.dumps(data, indent=2, sort_keys=False, allow_nan=False))
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def atomic_write(path: Path | str, write: Callable[[Path], None]) -> Path:
-    """Call ``write(tmp)`` on a temporary file beside ``path`` and rename it into place.
-
-    A crash or a bad input part-way leaves no half-written output: the temporary file
-    is removed and ``path`` is untouched.
-    """
-    target = Path(path)
-    if not target.parent.exists():
-        raise InputError(f"{target}: folder {target.parent} does not exist")
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        write(tmp)
-        if tmp.exists():  # mkstemp makes 0600 files: give the output the usual umask mode
-            os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return target
 
 
 def write_ledger(path: Path | str, records: Iterable[LedgerRecord]) -> int:

@@ -55,7 +55,6 @@ from __future__ import annotations
 import itertools
 import math
 import os
-import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,6 +63,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
+from margin._io import atomic_write
 from margin.core.prices import InputError, PriceVector
 
 if TYPE_CHECKING:
@@ -793,15 +793,10 @@ def _save(fig: Any, path: str | os.PathLike[str]) -> None:
     if not target.parent.is_dir():
         plt.close(fig)
         raise InputError(f"out_dir: folder {target.parent} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".png", dir=target.parent)
-    os.close(fd)
     try:
-        fig.savefig(tmp, format="png", dpi=120, bbox_inches="tight")
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; a plot is a normal readable file
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        atomic_write(
+            target, lambda tmp: fig.savefig(tmp, format="png", dpi=120, bbox_inches="tight")
+        )
     finally:
         plt.close(fig)
 

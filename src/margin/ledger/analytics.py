@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import os
 import sqlite3
-import tempfile
 from decimal import Decimal
 from typing import Any
 
+from margin._io import atomic_write
 from margin.core.prices import InputError
 from margin.ledger.records import NANOS_PER_USD, nanos_to_usd
 from margin.ledger.store import COLUMNS, Ledger
@@ -116,15 +116,7 @@ def export_parquet(ledger_path: str | os.PathLike[str], out_path: str | os.PathL
     if os.path.isdir(out):
         raise InputError(f"{out}: is a directory, expected a Parquet file path")
     table = read_table(ledger_path)
-    fd, tmp = tempfile.mkstemp(prefix=".margin-", suffix=".parquet.tmp", dir=folder)
-    os.close(fd)
-    try:
-        pq.write_table(table, tmp)
-        os.replace(tmp, out)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    atomic_write(out, lambda tmp: pq.write_table(table, tmp))
     return int(table.num_rows)
 
 

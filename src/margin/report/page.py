@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from margin._io import atomic_write_text
 from margin.core.prices import InputError
 from margin.ledger.records import LedgerRecord
 from margin.report import plots
@@ -242,13 +242,5 @@ def write_report(
         title=title,
         max_requests=max_requests,
     )
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(page)
-        os.chmod(tmp_name, 0o644)
-        os.replace(tmp_name, target)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
+    atomic_write_text(target, page)
     return target
