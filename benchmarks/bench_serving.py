@@ -12,17 +12,23 @@ import math
 import os
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from margin.serving.costmodel import DistServeCostModel, SplitwiseCostModel
-from margin.serving.metrics import analytic_fcfs, externality_fingerprint, summarize
+from margin.serving.metrics import (
+    analytic_fcfs,
+    externality_fingerprint,
+    saturation_rate,
+    summarize,
+)
 from margin.serving.schedulers import FCFS, SJF, PricedScheduler, make_scheduler
 from margin.serving.simulator import ServingConfig, Simulator
 from margin.serving.speculative import SpeculationPolicy
-from margin.serving.traces import load_azure, load_mooncake, tag_context_tenants
+from margin.serving.traces import Trace, load_azure, load_mooncake, tag_context_tenants
 
 DATA = (
     Path(
@@ -38,6 +44,55 @@ NON_ORACLE = ("fcfs", "priority", "sjf", "priced")
 
 def r(x: float, n: int = 4) -> float | None:
     return round(float(x), n) if math.isfinite(x) else None
+
+
+def quality_grid(
+    sim: Simulator, tagged: Trace, sat: float, loads: tuple[float, ...]
+) -> dict[str, dict[str, Any]]:
+    """Every scheduler at each load (fraction of the FCFS saturation rate)."""
+    quality: dict[str, dict[str, Any]] = {}
+    for load in loads:
+        t = tagged.scaled(load * sat / tagged.rate)
+        rows: dict[str, dict[str, Any]] = {}
+        for name in SCHEDULERS:
+            sched = make_scheduler(name)
+            res = sim.run(t, sched)
+            s = summarize(res)
+            fp = externality_fingerprint(res)
+            short = res.trace.tenant == 0
+            done = res.completed
+            rows[name] = {
+                "e2e_mean": r(s["e2e"]["mean"]),
+                "e2e_p99": r(s["e2e"]["p99"]),
+                "ttft_mean": r(s["ttft"]["mean"]),
+                "tpot_mean": r(s["tpot"]["mean"]),
+                # vLLM's normalized latency (Kwon et al., SOSP 2023): mean of e2e / output
+                "normalized_latency_mean": r(
+                    float(np.mean(res.e2e[done] / res.trace.output[done]))
+                ),
+                "queue_delay_mean": r(s["queue_delay"]["mean"]),
+                "delay_cost": r(s["delay_cost"]),
+                "rejected": s["rejected"],
+                "slo_attainment": r(s["slo_attainment"]),
+                "goodput_req_s": r(s["goodput_req_s"]),
+                "short_tenant_ttft_mean": r(float(np.nanmean(res.ttft[short & done]))),
+                "fingerprint_corr": r(fp["corr"]),
+                "fingerprint_slope_s_per_mtok": r(fp["slope_s_per_mtok"]),
+                "kendall_tau": r(sched.kendall_tau_)
+                if isinstance(sched, SJF | PricedScheduler)
+                else None,
+                "wall_s": r(res.wall_s, 3),
+            }
+        best_non_oracle = min(NON_ORACLE, key=lambda n: rows[n]["delay_cost"] or math.inf)
+        targets: dict[str, Any] = {"lowest_delay_cost_non_oracle": best_non_oracle}
+        for metric in ("e2e_mean", "ttft_mean", "normalized_latency_mean"):
+            pe, fe, se = (rows[n][metric] for n in ("priced", "fcfs", "srpt"))
+            assert pe is not None and fe is not None and se is not None
+            targets[f"fcfs_over_priced_{metric}"] = r(fe / pe, 3)
+            targets[f"priced_over_srpt_{metric}"] = r(pe / se, 3)
+        rows["_targets"] = targets
+        quality[f"{load:.2f}"] = rows
+    return quality
 
 
 def main() -> None:
@@ -99,47 +154,16 @@ def main() -> None:
         "splitwise_llama70b_tp8_decode_b1_ms": r(sw.iteration_time(0, 0, 576, 1) * 1e3, 2),
     }
 
-    # 4. scheduler quality at 80-90% utilization, tenants split by context length
+    # 4. scheduler quality at 80-90% utilization, tenants split by context length, under
+    #    the default pool of 4 replicas and the single-engine preset (vllm-ltr's setting)
     tagged = tag_context_tenants(azure)
     tagged = tagged.with_tenants(tagged.tenant, tagged.tenants, value=60 * tagged.latency_price)
-    quality: dict[str, dict[str, dict[str, Any]]] = {}
-    for load in (0.8,) if quick else (0.8, 0.9):
-        t = tagged.scaled(load * sat / tagged.rate)
-        rows: dict[str, dict[str, Any]] = {}
-        for name in SCHEDULERS:
-            sched = make_scheduler(name)
-            res = sim.run(t, sched)
-            s = summarize(res)
-            fp = externality_fingerprint(res)
-            short = res.trace.tenant == 0
-            rows[name] = {
-                "e2e_mean": r(s["e2e"]["mean"]),
-                "e2e_p99": r(s["e2e"]["p99"]),
-                "ttft_mean": r(s["ttft"]["mean"]),
-                "tpot_mean": r(s["tpot"]["mean"]),
-                "queue_delay_mean": r(s["queue_delay"]["mean"]),
-                "delay_cost": r(s["delay_cost"]),
-                "rejected": s["rejected"],
-                "slo_attainment": r(s["slo_attainment"]),
-                "goodput_req_s": r(s["goodput_req_s"]),
-                "short_tenant_ttft_mean": r(float(np.nanmean(res.ttft[short & res.completed]))),
-                "fingerprint_corr": r(fp["corr"]),
-                "fingerprint_slope_s_per_mtok": r(fp["slope_s_per_mtok"]),
-                "kendall_tau": r(sched.kendall_tau_)
-                if isinstance(sched, SJF | PricedScheduler)
-                else None,
-                "wall_s": r(res.wall_s, 3),
-            }
-        best_non_oracle = min(NON_ORACLE, key=lambda n: rows[n]["delay_cost"] or math.inf)
-        pe, fe, se = (rows[n]["e2e_mean"] for n in ("priced", "fcfs", "srpt"))
-        assert pe is not None and fe is not None and se is not None
-        rows["_targets"] = {
-            "lowest_delay_cost_non_oracle": best_non_oracle,
-            "fcfs_over_priced_mean_latency": r(fe / pe, 3),
-            "priced_over_srpt_mean_latency": r(pe / se, 3),
-        }
-        quality[f"{load:.2f}"] = rows
-    out["quality"] = quality
+    for key, preset in (("quality", "default"), ("quality_single_engine", "single-engine")):
+        pcfg = ServingConfig.preset(preset)
+        psim = Simulator(pcfg)
+        psat = sat if preset == "default" else saturation_rate(tagged, pcfg)
+        out[key] = quality_grid(psim, tagged, psat, (0.8,) if quick else (0.8, 0.9))
+        out[f"saturation_req_s_{preset}"] = r(psat)
 
     # 5. prefix cache on Mooncake (real rate, FCFS)
     moon = load_mooncake(DATA / "mooncake_conversation_trace.jsonl")
@@ -153,11 +177,28 @@ def main() -> None:
         "wall_s": r(time.perf_counter() - t0, 3),
     }
 
-    # 6. speculative decoding: batch size where it stops paying (context 1000, γ=4, c=0.05)
+    # 6. speculative decoding: batch size where it stops paying (context 1000, γ=4, c=0.05),
+    #    then switched per request inside the simulator on the whole Azure trace (FCFS)
     pol = SpeculationPolicy(ds, gamma=4, draft_cost=0.05)
     out["speculation_turn_off_batch"] = {
         f"alpha={a}": pol.turn_off_batch(a, 1000.0) for a in (0.2, 0.3, 0.4, 0.45, 0.5, 0.7)
     }
+    spec_rows: dict[str, dict[str, Any]] = {}
+    for label, scale in (("real_rate", 1.0), ("load_0.90", 0.9 * sat / azure.rate)):
+        t = azure.scaled(scale)
+        for a in (None,) if quick else (None, 0.3, 0.7):
+            scfg = cfg if a is None else replace(cfg, spec_gamma=4, spec_alpha=a)
+            res = Simulator(scfg).run(t, FCFS())
+            assert np.array_equal(res.decode_tokens, t.output)  # conservation
+            spec_rows[f"{label}/alpha={a if a is not None else 'off'}"] = {
+                "tpot_mean": r(float(np.nanmean(res.tpot))),
+                "e2e_mean": r(float(np.nanmean(res.e2e))),
+                "draft_token_share": r(res.spec_extra_tokens / int(t.output.sum())),
+                "spec_iteration_share": r(res.spec_iterations / res.iterations),
+                "spec_max_batch": res.spec_max_batch,
+                "wall_s": r(res.wall_s, 3),
+            }
+    out["speculation_sim"] = spec_rows
     print(json.dumps(out, indent=1))
 
 

@@ -42,7 +42,7 @@ __getattr__, __dir__, _names = attach(
         "routing.menu": ["design_menu"],
         "routing.router": ["MarginalRouter"],
         "serving.pricing": ["PriorityQueueModel", "Quote"],
-        "serving.simulator": ["ServingConfig", "SimulationResult", "simulate"],
+        "serving.simulator": ["CONFIG_PRESETS", "ServingConfig", "SimulationResult", "simulate"],
         "serving.traces": ["Trace", "load_trace"],
         "economy.config": ["EconomyConfig"],
         "economy.engine": ["run_economy"],
@@ -135,6 +135,7 @@ if TYPE_CHECKING:
     from margin.routing.router import MarginalRouter as MarginalRouter
     from margin.serving.pricing import PriorityQueueModel as PriorityQueueModel, Quote as Quote
     from margin.serving.simulator import (
+        CONFIG_PRESETS as CONFIG_PRESETS,
         ServingConfig as ServingConfig,
         SimulationResult as SimulationResult,
         simulate as simulate,

@@ -162,3 +162,35 @@ def test_simulate_writes_shadow_prices_to_ledger(tmp_path):
     with Ledger(db) as led:
         recs = list(led.records(layer="serving"))
     assert recs and all(x.attributes["kind"] == "shadow_prices" for x in recs)
+
+
+def _sim(args):
+    r = runner.invoke(app, ["simulate", *args, "--format", "synthetic", "--json"])
+    assert r.exit_code == 0, r.output
+    return json.loads(r.stdout)
+
+
+def test_simulate_speculation_options(tmp_path):
+    trace = str(synth(tmp_path, n=60, rate=0.5))
+    off = _sim(["--trace", trace])
+    on = _sim(["--trace", trace, "--spec-gamma", "4", "--spec-alpha", "0.8"])
+    assert on["tpot"]["mean"] < 0.7 * off["tpot"]["mean"]
+    bad = runner.invoke(
+        app, ["simulate", "--trace", trace, "--format", "synthetic", "--spec-alpha", "2"]
+    )
+    assert bad.exit_code == 2 and "spec_alpha" in bad.output
+
+
+def test_simulate_preset_and_config_override(tmp_path):
+    trace = str(synth(tmp_path, n=150, rate=8.0))
+    pool = _sim(["--trace", trace])
+    single = _sim(["--trace", trace, "--preset", "single-engine"])
+    assert single["ttft"]["mean"] > pool["ttft"]["mean"]
+    cfg = tmp_path / "c.json"
+    cfg.write_text(json.dumps({"replicas": 4}))
+    back = _sim(["--trace", trace, "--preset", "single-engine", "--config", str(cfg)])
+    assert back["e2e"] == pool["e2e"]
+    bad = runner.invoke(
+        app, ["simulate", "--trace", trace, "--format", "synthetic", "--preset", "nope"]
+    )
+    assert bad.exit_code == 2 and "preset" in bad.output

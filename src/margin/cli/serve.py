@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from margin._io import atomic_write
 from margin.core.prices import InputError
 
 if TYPE_CHECKING:
@@ -59,7 +58,12 @@ def _load(
     tenants: str,
     value_seconds: float,
     max_requests: int | None,
+    preset: str = "default",
+    spec_gamma: int | None = None,
+    spec_alpha: float | None = None,
 ) -> tuple[Trace, ServingConfig]:
+    import dataclasses
+
     from margin.serving.simulator import ServingConfig
     from margin.serving.traces import load_trace, tag_context_tenants
 
@@ -69,7 +73,18 @@ def _load(
         raise InputError(f"option '--value-seconds' must be > 0, got {value_seconds}")
     if max_requests is not None and max_requests < 1:
         raise InputError(f"option '--max-requests' must be >= 1, got {max_requests}")
-    cfg = ServingConfig.from_json(config) if config is not None else ServingConfig()
+    base = ServingConfig.preset(preset)
+    cfg = ServingConfig.from_json(config, base=base) if config is not None else base
+    spec: dict[str, Any] = {}
+    if spec_gamma is not None:
+        spec["spec_gamma"] = spec_gamma
+    if spec_alpha is not None:
+        spec["spec_alpha"] = spec_alpha
+    if spec:
+        try:
+            cfg = dataclasses.replace(cfg, **spec)
+        except InputError as e:
+            raise InputError(str(e).replace("serving config: field", "option", 1)) from None
     t = load_trace(trace, fmt)
     if max_requests is not None:
         t = t.head(max_requests)
@@ -94,6 +109,26 @@ ValueOpt = Annotated[
     ),
 ]
 MaxOpt = Annotated[int | None, typer.Option("--max-requests", help="Use the first N requests.")]
+PresetOpt = Annotated[
+    str,
+    typer.Option(
+        "--preset",
+        help="Named configuration: 'default' (4 replicas) or 'single-engine' (1 replica, "
+        "the vllm-ltr evaluation setting); --config fields override it.",
+    ),
+]
+SpecGammaOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--spec-gamma",
+        help="Speculative decoding: draft tokens per step (0 = off). A request speculates "
+        "only while its speedup at the current batch exceeds 1.",
+    ),
+]
+SpecAlphaOpt = Annotated[
+    float | None,
+    typer.Option("--spec-alpha", help="Acceptance rate α of requests whose trace carries none."),
+]
 
 
 @app.command()
@@ -110,6 +145,9 @@ def simulate(
     tenants: TenantsOpt = "context",
     value_seconds: ValueOpt = 60.0,
     max_requests: MaxOpt = None,
+    preset: PresetOpt = "default",
+    spec_gamma: SpecGammaOpt = None,
+    spec_alpha: SpecAlphaOpt = None,
     ledger: Annotated[
         Path | None,
         typer.Option("--ledger", help="SQLite ledger to append the sampled shadow prices to."),
@@ -122,7 +160,17 @@ def simulate(
     from margin.serving.simulator import Simulator
 
     try:
-        t, cfg = _load(trace, fmt, config, tenants, value_seconds, max_requests)
+        t, cfg = _load(
+            trace,
+            fmt,
+            config,
+            tenants,
+            value_seconds,
+            max_requests,
+            preset,
+            spec_gamma,
+            spec_alpha,
+        )
         t = t.scaled(rate_scale)
         sched = make_scheduler(scheduler)
         records: list[Any] = []
@@ -158,14 +206,7 @@ def simulate(
 
 
 def _atomic_png(fig: Any, path: Path) -> None:
-    fd, tmp = tempfile.mkstemp(suffix=".png", dir=path.parent)
-    os.close(fd)
-    try:
-        fig.savefig(tmp, dpi=110, bbox_inches="tight")
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight"))
 
 
 def plot_compare(rows: list[dict[str, Any]], out_dir: Path) -> list[Path]:
@@ -214,6 +255,9 @@ def compare(
     tenants: TenantsOpt = "context",
     value_seconds: ValueOpt = 60.0,
     max_requests: MaxOpt = None,
+    preset: PresetOpt = "default",
+    spec_gamma: SpecGammaOpt = None,
+    spec_alpha: SpecAlphaOpt = None,
     out: Annotated[Path, typer.Option("--out", help="Folder for the PNG plots.")] = Path(
         "serve-compare"
     ),
@@ -227,7 +271,17 @@ def compare(
     from margin.serving.simulator import Simulator
 
     try:
-        t, cfg = _load(trace, fmt, config, tenants, value_seconds, max_requests)
+        t, cfg = _load(
+            trace,
+            fmt,
+            config,
+            tenants,
+            value_seconds,
+            max_requests,
+            preset,
+            spec_gamma,
+            spec_alpha,
+        )
         grid = []
         for x in loads.split(","):
             try:

@@ -47,7 +47,13 @@ __getattr__, __dir__, __all__ = attach(
             "Scheduler",
             "make_scheduler",
         ],
-        "simulator": ["ServingConfig", "SimulationResult", "Simulator", "simulate"],
+        "simulator": [
+            "CONFIG_PRESETS",
+            "ServingConfig",
+            "SimulationResult",
+            "Simulator",
+            "simulate",
+        ],
         "speculative": ["SpeculationPolicy", "expected_tokens", "speculative_speedup"],
         "traces": [
             "TRACE_FORMATS",
@@ -106,6 +112,7 @@ if TYPE_CHECKING:
         make_scheduler as make_scheduler,
     )
     from margin.serving.simulator import (
+        CONFIG_PRESETS as CONFIG_PRESETS,
         ServingConfig as ServingConfig,
         SimulationResult as SimulationResult,
         Simulator as Simulator,

@@ -22,6 +22,17 @@ entries least-recently-used when memory is needed. With ``disaggregated`` prefil
 decode pools (Splitwise, DistServe), a prefilled request's KV crosses a FIFO link of
 ``link_bandwidth`` bytes/s before joining a decode replica.
 
+Speculative decoding (``spec_gamma > 0``; Sec. 3.3's make-or-buy, Leviathan et al. 2023):
+each request carries an acceptance rate α (``Trace.accept_rate``, else the config's constant
+or Beta draw). At every decode-only iteration, a request speculates only if its expected
+tokens per step ``E[τ] = (1 − α^{γ+1})/(1 − α)`` exceed the step's relative cost
+``γc + v(B)``, i.e. its speedup ``(1 − α^{γ+1})/((1 − α)(γc + v(B)))`` at the current batch
+``B`` is above 1 (:class:`~margin.serving.speculative.SpeculationPolicy`). Such an iteration
+costs ``γc·T_d(B)`` of drafting plus the cost model's time for the batch with ``γ`` verify
+tokens per speculating request, and each speculating request gains ``1 + min(G, γ)``
+tokens (``P(G ≥ j) = α^j``), capped at the output it still owes. Mixed iterations carrying
+prefill chunks decode plainly.
+
 Requests are routed at arrival to the replica with the fewest requests in its system.
 Every ``price_every``-th iteration each replica records its shadow prices of prefill
 tokens, decode tokens and KV blocks (:meth:`Simulator.shadow_prices`) and, when a ledger
@@ -33,6 +44,7 @@ from __future__ import annotations
 import heapq
 import json
 import math
+import random
 import time
 from collections import OrderedDict
 from collections.abc import Mapping
@@ -48,9 +60,10 @@ from margin.ledger.records import LedgerRecord, RecordSink
 from margin.serving.costmodel import CostModel, load_cost_model
 from margin.serving.pricing import request_work
 from margin.serving.schedulers import PricedScheduler, Scheduler
+from margin.serving.speculative import SpeculationPolicy
 from margin.serving.traces import Trace
 
-__all__ = ["ServingConfig", "SimulationResult", "Simulator", "simulate"]
+__all__ = ["CONFIG_PRESETS", "ServingConfig", "SimulationResult", "Simulator", "simulate"]
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -98,6 +111,17 @@ class ServingConfig:
         Iterations between shadow-price samples per replica.
     cost_model : mapping
         Spec for :func:`~margin.serving.costmodel.load_cost_model`.
+    spec_gamma : int
+        Draft tokens per speculative step; 0 (default) turns speculative decoding off.
+    spec_draft_cost : float
+        c, the draft model's step time relative to the target's decode step.
+    spec_alpha : float
+        Acceptance rate α of requests whose trace carries none (the mean when
+        ``spec_alpha_concentration > 0``).
+    spec_alpha_concentration : float
+        κ > 0 draws each request's α from Beta(κ·α, κ·(1 − α)); 0 gives every request α.
+    spec_seed : int
+        Seed of the α draws and of the accepted-token draws.
     """
 
     replicas: int = 4
@@ -117,9 +141,16 @@ class ServingConfig:
     usd_per_replica_second: float = 2.0 / 3600
     price_every: int = 500
     cost_model: Mapping[str, Any] = field(default_factory=dict)
+    spec_gamma: int = 0
+    spec_draft_cost: float = 0.05
+    spec_alpha: float = 0.0
+    spec_alpha_concentration: float = 0.0
+    spec_seed: int = 0
 
     def __post_init__(self) -> None:
         ints = (
+            "spec_gamma",
+            "spec_seed",
             "replicas",
             "prefill_replicas",
             "max_batch",
@@ -134,7 +165,12 @@ class ServingConfig:
             if (
                 isinstance(v, bool)
                 or not isinstance(v, int)
-                or v < (0 if name in ("watermark_blocks", "prefill_replicas") else 1)
+                or v
+                < (
+                    0
+                    if name in ("watermark_blocks", "prefill_replicas", "spec_gamma", "spec_seed")
+                    else 1
+                )
             ):
                 raise InputError(
                     f"serving config: field '{name}' must be a positive integer, got {v!r}"
@@ -146,6 +182,9 @@ class ServingConfig:
             "slo_ttft",
             "slo_tpot",
             "usd_per_replica_second",
+            "spec_draft_cost",
+            "spec_alpha",
+            "spec_alpha_concentration",
         ):
             v = getattr(self, name)
             if (
@@ -155,6 +194,10 @@ class ServingConfig:
                 or (v < 0)
             ):
                 raise InputError(f"serving config: field '{name}' must be a number >= 0, got {v!r}")
+        if self.spec_alpha > 1:
+            raise InputError(
+                f"serving config: field 'spec_alpha' must be in [0, 1], got {self.spec_alpha!r}"
+            )
         if self.link_bandwidth <= 0:
             raise InputError("serving config: field 'link_bandwidth' must be > 0")
         if self.disaggregated and not 1 <= self.prefill_replicas < self.replicas:
@@ -179,8 +222,25 @@ class ServingConfig:
             raise InputError(str(e).replace("serving config", where, 1)) from None
 
     @classmethod
-    def from_json(cls, path: str | Path) -> ServingConfig:
-        """Read a JSON object of fields (unknown fields are an error)."""
+    def preset(cls, name: str) -> ServingConfig:
+        """A named configuration from :data:`CONFIG_PRESETS`.
+
+        Examples
+        --------
+        >>> ServingConfig.preset("single-engine").replicas
+        1
+        """
+        try:
+            return CONFIG_PRESETS[name]
+        except KeyError:
+            raise InputError(
+                f"serving config: unknown preset {name!r}; choose from " + ", ".join(CONFIG_PRESETS)
+            ) from None
+
+    @classmethod
+    def from_json(cls, path: str | Path, base: ServingConfig | None = None) -> ServingConfig:
+        """Read a JSON object of fields (unknown fields are an error); fields it omits
+        come from ``base`` (default: the defaults)."""
         p = Path(path)
         try:
             data = json.loads(p.read_text(encoding="utf-8"))
@@ -188,12 +248,33 @@ class ServingConfig:
             raise InputError(f"{p}: config file not found") from None
         except json.JSONDecodeError as e:
             raise InputError(f"{p}:{e.lineno}: invalid JSON ({e.msg})") from None
+        if base is not None and isinstance(data, dict):
+            known = {f.name for f in fields(cls)}
+            for key in data:
+                if key not in known:
+                    raise InputError(f"{p}: unknown field '{key}'")
+            data = {**base.as_dict(), **data}
         return cls.from_dict(data, str(p))
 
     def as_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["cost_model"] = dict(self.cost_model)
         return d
+
+
+#: Named configurations (``margin serve ... --preset NAME``).
+#:
+#: * ``default``: four OPT-13B replicas (A100-80G, DistServe fit) behind a least-loaded
+#:   router, vLLM's default ``max_num_seqs`` = 256, ~60k tokens of KV each.
+#: * ``single-engine``: one such replica, the setting in which the learning-to-rank
+#:   scheduler was evaluated (Fu et al., arXiv 2408.15792, Sec. 5: one vLLM engine, the
+#:   8B model on one GPU and the 70B model on eight GPUs with tensor parallelism; no
+#:   router in front). At the same utilization one engine queues far more than a pool of
+#:   four (no statistical multiplexing), which is where ordering the queue pays.
+CONFIG_PRESETS: dict[str, ServingConfig] = {
+    "default": ServingConfig(),
+    "single-engine": ServingConfig(replicas=1),
+}
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -206,6 +287,10 @@ class SimulationResult:
     tokens computed (recomputation after preemption included), ``cached_tokens`` prompt
     tokens served from the prefix cache, ``decode_tokens`` output tokens generated.
     ``prices`` has columns (time, replica, prefill token, decode token, KV block price, USD).
+    With speculative decoding on, ``spec_iterations`` counts the decode iterations in which
+    at least one request speculated, ``spec_extra_tokens`` the output tokens gained from
+    accepted draft tokens (included in ``decode_tokens``) and ``spec_max_batch`` the largest
+    batch in which any request speculated.
     """
 
     trace: Trace
@@ -229,6 +314,9 @@ class SimulationResult:
     max_kv_used: IntArray
     busy_time: FloatArray
     prices: FloatArray
+    spec_iterations: int = 0
+    spec_extra_tokens: int = 0
+    spec_max_batch: int = 0
 
 
 class _Fenwick:
@@ -288,6 +376,7 @@ class _Replica:
         "seg_a",
         "seg_d",
         "seg_kind",
+        "spec",
         "sum_fbase",
         "t0",
         "t_end",
@@ -312,13 +401,14 @@ class _Replica:
         self.lru: OrderedDict[int, None] = OrderedDict()
         self.hb = hb
         self.cache_blocks = 0
-        self.seg_kind = -1  # -1 idle, 0 mixed, 1 decode segment
+        self.seg_kind = -1  # -1 idle, 0 mixed, 1 decode segment, 2 speculative step
         self.t0 = 0.0
         self.t_end = 0.0
         self.k = 0
         self.seg_a = 0.0
         self.seg_d = 0.0
         self.chunks: list[tuple[int, int]] = []
+        self.spec: list[tuple[int, int]] = []  # (rid, extra tokens) of a speculative step
         self.version = 0
         self.iters = 0
         self.max_used = 0
@@ -488,6 +578,12 @@ class _Run:
         a1, b1 = self.model.decode_coefficients(32)
         self.dec_tok_work: float = a1 / 32
         self.dec_ctx_work: float = b1
+        self.spec: SpeculationPolicy | None = None
+        self.spec_iterations = 0
+        self.spec_extra = 0
+        self.spec_max_batch = 0
+        if cfg.spec_gamma > 0:
+            self.setup_speculation(trace)
         self.admission = bool(scheduler.admission)
         self.priced = scheduler if isinstance(scheduler, PricedScheduler) else None
         if self.admission:
@@ -504,6 +600,27 @@ class _Run:
                 r.fen_work = _Fenwick(n)
             self.max_defer = self.priced.max_defer_s if self.priced is not None else 30.0
             self.recheck = self.priced.recheck_s if self.priced is not None else 0.5
+
+    def setup_speculation(self, trace: Trace) -> None:
+        """Per-request α (trace, else the config's constant or Beta draw) and E[τ]."""
+        cfg = self.cfg
+        rng = np.random.default_rng(cfg.spec_seed)
+        if trace.accept_rate is not None:
+            alpha = np.asarray(trace.accept_rate, dtype=np.float64)
+        elif cfg.spec_alpha_concentration > 0 and 0.0 < cfg.spec_alpha < 1.0:
+            k, m = cfg.spec_alpha_concentration, cfg.spec_alpha
+            alpha = rng.beta(k * m, k * (1.0 - m), size=self.n)
+        else:
+            alpha = np.full(self.n, cfg.spec_alpha)
+        g = cfg.spec_gamma
+        with np.errstate(divide="ignore", invalid="ignore"):
+            etau = np.where(alpha < 1.0, (1.0 - alpha ** (g + 1)) / (1.0 - alpha), g + 1.0)
+            log_a = np.where(alpha > 0.0, np.log(alpha), -np.inf)
+        self.etau: list[float] = etau.tolist()
+        self.log_alpha: list[float] = log_a.tolist()
+        self.spec_rng = random.Random(cfg.spec_seed)
+        if np.any(etau > 1.0):
+            self.spec = SpeculationPolicy(self.model, gamma=g, draft_cost=cfg.spec_draft_cost)
 
     # ---------------------------------------------------------------- event plumbing
 
@@ -930,6 +1047,8 @@ class _Run:
                 self.sample_prices(rep, P, A, S, B, blocked_lam, blocked_need, dt)
             self.schedule(rep, self.now + dt)
             return
+        if self.spec is not None and self.spec_step(rep, S, B, free, blocked_lam, blocked_need):
+            return
         # decode-only segment
         alpha, beta = self.model.decode_coefficients(B)
         k = rep.dec_heap[0][0] - it
@@ -956,6 +1075,81 @@ class _Run:
         if it0 // cfg.price_every != rep.iters // cfg.price_every:
             self.sample_prices(rep, 0, 0.0, S, B, blocked_lam, blocked_need, dt)
         self.schedule(rep, self.now + dt)
+
+    def spec_step(
+        self,
+        rep: _Replica,
+        S: int,
+        B: int,
+        free: int,
+        blocked_lam: float,
+        blocked_need: int,
+    ) -> bool:
+        """Start one speculative decode iteration if any member's speedup exceeds 1.
+
+        Sec. 3.3's make-or-buy (Leviathan et al., ICML 2023): a request with acceptance
+        rate α speculates at batch ``B`` only if ``E[τ] = (1 − α^{γ+1})/(1 − α)`` exceeds
+        ``γc + v(B)`` (speedup > 1, :class:`~margin.serving.speculative.SpeculationPolicy`
+        at the batch's mean context). The iteration costs
+        ``γc·T_d(B) + t(γs verify tokens with the batch)`` (``= T_d(B)·(γc + v(B))`` when all
+        ``B`` speculate), and a speculating request gains ``1 + min(G, γ)`` tokens with
+        ``P(G ≥ j) = α^j`` (mean ``E[τ]``), the others one; gains are capped at the output
+        still owed, so tokens produced equal tokens requested. Returns False (plain decode
+        segment) when nobody gains or KV memory cannot hold the worst-case growth.
+        """
+        pol = self.spec
+        assert pol is not None
+        gamma = pol.gamma
+        ctx_mean = S / B
+        thr = gamma * pol.draft_cost + pol.verify_cost(B, ctx_mean)
+        etau = self.etau
+        spec = [rid for rid in rep.dec if etau[rid] > thr]
+        if not spec:
+            return False
+        bs, it = self.bs, rep.it
+        dec = rep.dec
+        need = 0
+        for rid in spec:
+            c = dec[rid] + it
+            need += -(-(c + gamma + 1) // bs) + (-c // bs)
+        # members not speculating grow by one token: at most one block each
+        if need + B - len(spec) > free:
+            return False
+        gen, out, log_a, rng = self.gen, self.out, self.log_alpha, self.spec_rng
+        extras: list[tuple[int, int]] = []
+        g_tok = 0
+        attn = 0.0
+        for rid in spec:
+            la = log_a[rid]
+            if la == 0.0:
+                acc = gamma
+            elif la == -math.inf:
+                acc = 0
+            else:
+                acc = min(int(math.log(1.0 - rng.random()) / la), gamma)
+            owed = out[rid] - gen[rid] - 1
+            if acc > owed:
+                acc = owed
+            if acc > 0:
+                extras.append((rid, acc))
+            g_tok += gamma
+            attn += gamma * (self.prm[rid] + gen[rid])
+        m = self.model
+        t_d = m.iteration_time(0, 0, S, B)
+        dt = gamma * pol.draft_cost * t_d + m.iteration_time(g_tok, attn, S, B)
+        rep.spec = extras
+        rep.seg_kind = 2
+        rep.k = 1
+        rep.t0 = self.now
+        rep.iters += 1
+        rep.busy_time += dt
+        self.spec_iterations += 1
+        if self.spec_max_batch < B:
+            self.spec_max_batch = B
+        if rep.iters % self.cfg.price_every == 0:
+            self.sample_prices(rep, 0, 0.0, S, B, blocked_lam, blocked_need, dt)
+        self.schedule(rep, self.now + dt)
+        return True
 
     def sample_prices(
         self,
@@ -1006,6 +1200,18 @@ class _Run:
                 gen[rid] += k
                 self.dec_ct[rid] += k
             heap = rep.dec_heap
+            if rep.seg_kind == 2:
+                # accepted draft tokens: context and finish iteration move forward
+                for rid, x in rep.spec:
+                    gen[rid] += x
+                    self.dec_ct[rid] += x
+                    rep.dec[rid] += x
+                    rep.sum_fbase += x
+                    fin = it + self.out[rid] - gen[rid]
+                    self.fin_iter[rid] = fin
+                    heapq.heappush(heap, (fin, rid))
+                    self.spec_extra += x
+                rep.spec = []
             while heap and heap[0][0] <= it:
                 fin, rid = heapq.heappop(heap)
                 # a request swapped out and back in can leave a duplicate heap entry
@@ -1130,4 +1336,7 @@ class _Run:
             max_kv_used=np.array([r.max_used for r in self.reps], dtype=np.int64),
             busy_time=np.array([r.busy_time for r in self.reps]),
             prices=prices,
+            spec_iterations=self.spec_iterations,
+            spec_extra_tokens=self.spec_extra,
+            spec_max_batch=self.spec_max_batch,
         )

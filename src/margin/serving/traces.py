@@ -86,6 +86,9 @@ class Trace:
         Tokens per hashed block (512 in the Mooncake traces).
     source : str
         Where the trace came from (file path or ``"synthetic"``).
+    accept_rate : ndarray of float, shape (n,), optional
+        Speculative-decoding acceptance rate α of each request's draft tokens, in
+        [0, 1] (used when ``ServingConfig.spec_gamma > 0``; None: the config's α).
 
     Examples
     --------
@@ -108,6 +111,7 @@ class Trace:
     hash_ids: IntArray | None = None
     hash_block_tokens: int = 512
     source: str = ""
+    accept_rate: FloatArray | None = None
 
     def __post_init__(self) -> None:
         arrival = np.asarray(self.arrival, dtype=np.float64).ravel()
@@ -154,6 +158,15 @@ class Trace:
             object.__setattr__(self, "hash_ids", _ro(ids))
         if self.hash_block_tokens < 1:
             raise InputError(f"{where}: field 'hash_block_tokens' must be >= 1")
+        if self.accept_rate is not None:
+            acc = np.asarray(self.accept_rate, dtype=np.float64).ravel()
+            if acc.size != n:
+                raise InputError(
+                    f"{where}: field 'accept_rate' has {acc.size} entries, expected {n}"
+                )
+            if n and (not np.all(np.isfinite(acc)) or acc.min() < 0 or acc.max() > 1):
+                raise InputError(f"{where}: field 'accept_rate' must be in [0, 1]")
+            object.__setattr__(self, "accept_rate", _ro(acc))
         object.__setattr__(self, "arrival", _ro(arrival))
         object.__setattr__(self, "prompt", _ro(prompt.astype(np.int64)))
         object.__setattr__(self, "output", _ro(output.astype(np.int64)))
@@ -213,11 +226,25 @@ class Trace:
             latency_price=self.latency_price[idx],
             hash_offsets=off,
             hash_ids=ids,
+            accept_rate=None if self.accept_rate is None else self.accept_rate[idx],
         )
 
     def head(self, n: int) -> Trace:
         """The first ``n`` requests."""
         return self.take(np.arange(min(n, len(self))))
+
+    def with_accept_rate(self, alpha: npt.ArrayLike) -> Trace:
+        """Attach a speculative-decoding acceptance rate α per request (a scalar: all).
+
+        Examples
+        --------
+        >>> t = Trace(arrival=np.array([0.0, 1.0]), prompt=np.array([5, 5]),
+        ...           output=np.array([3, 3]))
+        >>> t.with_accept_rate(0.7).accept_rate.tolist()
+        [0.7, 0.7]
+        """
+        a = np.broadcast_to(np.asarray(alpha, dtype=np.float64), (len(self),)).copy()
+        return replace(self, accept_rate=a)
 
     def with_tenants(
         self,
