@@ -75,6 +75,40 @@ def test_table_with_attribution(tmp_path):
     res = runner.invoke(app, ["run", "--config", str(_cfg(tmp_path))])
     assert res.exit_code == 0, res.output
     assert "siloed" in res.output and "interaction" in res.output and "total" in res.output
+    # the shared regime's price path: one row per interval, with the binding constraints
+    assert "Published price path" in res.output
+    assert "0-60 s" in res.output and "60-120 s" in res.output
+
+
+def _second_interval_row(output: str) -> str:
+    return next(line for line in output.splitlines() if "60-120 s" in line)
+
+
+def test_price_path_names_the_binding_budgets(tmp_path):
+    tight = runner.invoke(
+        app,
+        ["run", "--config", str(_cfg(tmp_path, cost_budget_per_task=1e-4)), "--no-attribution"],
+    )
+    assert tight.exit_code == 0, tight.output
+    assert "cost" in _second_interval_row(tight.output)
+    loose = runner.invoke(
+        app,
+        [
+            "run",
+            "--config",
+            str(
+                _cfg(
+                    tmp_path,
+                    cost_budget_per_task=1e6,
+                    latency_sla_per_task=1e9,
+                    risk_envelope_per_task=1e9,
+                )
+            ),
+            "--no-attribution",
+        ],
+    )
+    assert loose.exit_code == 0, loose.output
+    assert _second_interval_row(loose.output).rstrip(" │|").endswith("-")
 
 
 def test_bad_input_is_one_line_exit_2(tmp_path):

@@ -66,3 +66,11 @@ def test_builtin_calibration_matches_the_shared_data(shared_data):
     assert cal.chat_output_sigma == pytest.approx(d.chat_output_sigma, rel=1e-2)
     assert cal.omega == pytest.approx(d.omega, rel=1e-3)
     assert np.isfinite(cal.chat_prompt_sigma)
+
+
+def test_test_blind_share_is_a_share():
+    assert EconomyConfig().test_blind_share == pytest.approx(0.078)
+    assert EconomyConfig(test_blind_share=0.0).test_blind_share == 0.0
+    for bad in (1.0, 1.5, -0.1):
+        with pytest.raises(InputError, match="test_blind_share"):
+            EconomyConfig(test_blind_share=bad)

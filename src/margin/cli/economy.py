@@ -54,7 +54,8 @@ def _economy() -> None:
 
 
 def print_economy(result: EconomyResult, console: Console | None = None) -> None:
-    """Print the siloed-vs-shared table per layer and the attribution table."""
+    """Print the siloed-vs-shared table per layer, the shared regime's published price path
+    and the attribution table."""
     from rich.console import Console
     from rich.table import Table
 
@@ -83,6 +84,23 @@ def print_economy(result: EconomyResult, console: Console | None = None) -> None
         f"welfare gain of shared prices: [bold]{result.welfare_gain:,.2f}[/bold] USD; "
         f"success rate {result.siloed.success_rate:.1%} → {result.shared.success_rate:.1%}"
     )
+    cfg = result.config
+    pt = Table(
+        title="Published price path (shared): duals of the cost budget, latency SLA and "
+        "risk envelope per interval"
+    )
+    for col in ("interval", "µC", "λ = µL/(1+µC) $/s", "ρ = µR/(1+µC) $/$", "priced (> 0)"):
+        pt.add_column(col, justify="right")
+    for it, (mu_c, lam, rho) in enumerate(result.shared.prices):
+        binding = [n for n, x in (("cost", mu_c), ("latency", lam), ("risk", rho)) if x > 0]
+        pt.add_row(
+            f"{it * cfg.interval_s:g}-{min((it + 1) * cfg.interval_s, cfg.horizon_s):g} s",
+            f"{mu_c:.3f}",
+            f"{lam:.4f}",
+            f"{rho:.3f}",
+            ", ".join(binding) or "-",
+        )
+    console.print(pt)
     if result.attribution:
         at = Table(title="Attribution (swap one layer to shared prices)")
         at.add_column("layer")

@@ -21,6 +21,10 @@ Calibrations (recomputed by :func:`calibrate_from_data` when ``data_dir`` is giv
   0.38, 1.28 s of tool time per step; nilenso/swe-bench-pro-cost-token-time-analysis);
   per model call about 1,000 new prompt tokens and 200 output tokens (SWE-Bench Pro:
   median observation characters / 4 per step and output tokens per step);
+* imperfect tests: ``test_blind_share`` ε = 0.078 of wrong patches pass any amount of
+  verification — Wang, Pradel & Liu (2025), "Are 'Solved Issues' in SWE-bench Really
+  Solved Correctly?", find 7.8% of patches counted correct by SWE-bench's validation
+  failing the developer-written test suite;
 * trainer: staleness decay ω = 0.1715 per policy version, the agent-independent fit of
   :func:`margin.capital.rl.calibrate_staleness` to AReaL v0.3's η ablation (decoupled
   PPO; inclusionAI/AReaL, Apache-2.0).
@@ -34,6 +38,14 @@ relative to the frontier tier; every tier is served by the same cluster (the ser
 layer's OPT-13B on A100 cost model); a clean trace is worth $1 of capability to the
 trainer and costs $0.20 of update tokens; a policy version per 60 s plus a geometric
 asynchronous lag of mean 2 versions.
+
+Budgets of Eq. 3 (a policy choice, set so that they bind in some intervals and not in
+others; per task, turned into per-interval targets by the expected tasks per interval):
+cost $0.50 per task ≈ 1.1× the mean model spend of the unconstrained shared regime on
+seeds 0-4 ($0.45), so it binds in the intervals where high-V tasks buy the frontier tier;
+latency SLA 100 s per task ≈ 0.87× its mean ex-ante latency (115 s); risk envelope $3 of
+expected loss per task, i.e. $12 per interval, less than one unreviewed submission of a
+high-risk-class patch (≈ 0.05 escape × $300), so it binds when such tasks arrive.
 """
 
 from __future__ import annotations
@@ -166,6 +178,7 @@ class EconomyConfig:
     cost_budget_per_task, latency_sla_per_task, risk_envelope_per_task : float
         Budgets of Eq. 3 per coding task (USD, seconds, USD of expected loss); the online
         controller's per-interval targets are these times the expected tasks per interval.
+        The defaults bind part of the time on the built-in workload (module docstring).
     eta0 : float
         Step size of the price controller.
     trace_value, update_cost, omega, version_s, mean_async_lag : float
@@ -173,6 +186,10 @@ class EconomyConfig:
         staleness decay per version, seconds per policy version, mean asynchronous lag.
     verify_lookahead : int
         Verify steps of the ``verify`` option recorded at an episode's end.
+    test_blind_share : float
+        Share ε of wrong patches that no amount of verification catches (the tests are not
+        exhaustive): the tests catch ``(1 − ε)·(1 − e^{−T_v/k_v})`` of wrong patches, so a
+        wrong merge, and its loss L of the task's risk class, stays possible (in [0, 1)).
     closed_loop_passes : int
         Extra serving simulations in which each task's calls are re-issued one after the
         other at the previous pass's realized latencies (0: open loop at the quote).
@@ -208,9 +225,9 @@ class EconomyConfig:
     quality_bar: float = 0.5
     replicas: int = 4
     interval_s: float = 60.0
-    cost_budget_per_task: float = 1.0
-    latency_sla_per_task: float = 900.0
-    risk_envelope_per_task: float = 5.0
+    cost_budget_per_task: float = 0.5
+    latency_sla_per_task: float = 100.0
+    risk_envelope_per_task: float = 3.0
     eta0: float = 0.5
     trace_value: float = 1.0
     update_cost: float = 0.2
@@ -219,6 +236,7 @@ class EconomyConfig:
     mean_async_lag: float = 2.0
     verify_lookahead: int = 8
     closed_loop_passes: int = 1
+    test_blind_share: float = 0.078
     data_dir: str | None = field(default=None)
 
     def __post_init__(self) -> None:
@@ -248,6 +266,10 @@ class EconomyConfig:
         if not any(t.quality >= self.quality_bar for t in tiers):
             raise InputError(
                 f"{where}: field 'quality_bar' ({self.quality_bar}) is above every tier's quality"
+            )
+        if not self.test_blind_share < 1.0:
+            raise InputError(
+                f"{where}: field 'test_blind_share' must be in [0, 1), got {self.test_blind_share}"
             )
         if self.interval_s > self.horizon_s:
             raise InputError(f"{where}: field 'interval_s' must be <= 'horizon_s'")

@@ -42,9 +42,17 @@ Modelling choices (stated, not hidden):
 * the controller observes, per interval, the realized spend and the ex-ante latency and
   risk of the decided tasks (realized losses are too rare to steer on);
 * serving externality per call: the Mendelson–Whang marginal external delay of the
-  quote model in force (one class under FCFS, four under priced scheduling);
-  ``external_delay_s`` is that price at unit delay cost and the record's λ is the
-  delay-cost-weighted λ of the others, so that λ·ΔL_ext equals the price;
+  quote model in force (one class under FCFS, four under priced scheduling); a serving
+  record's λ is the request's own delay price and ``external_delay_s`` the price divided
+  by it, so that λ·ΔL_ext equals the price (``external_delay_unit_s`` is the price at unit
+  delay cost, ``others_latency_price`` the delay-cost-weighted λ of the others);
+* ledger accounting: every dollar, token and value is recorded once — the routing record
+  carries the task's model-call tokens and spend, the agent record V·1[success], the
+  review spend, its own (tool + review) time and the realized loss, each serving record
+  a call's latency (and a background request's V, tokens and flat-price spend), the
+  capital record the trainer's V·ΔQ − ΔC; so Σ over a siloed ledger's records of
+  V·ΔQ − ΔC − λ·ΔL − ρ·ΔR − ρ_irr·(irreversible loss) is the regime's welfare; every
+  record with a regret names its ``ex_post_optimal``;
 * regret: routing, the realized welfare of the ex-post best tier (same agent policy, same
   random numbers) minus the chosen one's; agent, the ex-post best of the agent layer's
   policies (:data:`margin.agent.simulator.POLICIES`) on the chosen tier; serving, the
@@ -337,17 +345,40 @@ def _plan(
     )
 
 
+@dataclass(frozen=True, slots=True)
+class _ImperfectTests(EpisodeModel):
+    """:class:`~margin.agent.controller.EpisodeModel` whose tests miss a share ε of wrong
+    patches however much verification runs: ``det(T_v) = (1 − ε)·(1 − e^{−T_v/k_v})``.
+
+    Both the agent's plans (ex ante) and the simulator (ex post, on the common uniform
+    ``u_detect``) read it, so a wrong merge and its loss L stay possible.
+
+    Examples
+    --------
+    >>> m = _ImperfectTests(blind_share=0.1)
+    >>> round(float(m.detection(1000.0)), 6)
+    0.9
+    """
+
+    blind_share: float = 0.0
+
+    def detection(self, verify_steps: npt.ArrayLike) -> FloatArray:
+        return np.asarray((1.0 - self.blind_share) * EpisodeModel.detection(self, verify_steps))
+
+
 def _tier_model(
     config: EconomyConfig, j: int, step_seconds: float, charge: float = 0.0
 ) -> EpisodeModel:
     """The agent's episode model on tier ``j``: resolve ceiling and step price scaled from
-    the frontier calibration, step price plus the serving layer's congestion ``charge``."""
+    the frontier calibration, step price plus the serving layer's congestion ``charge``,
+    tests blind to ``config.test_blind_share`` of wrong patches."""
     top = max(config.tiers, key=lambda t: t.quality)
     t = config.tiers[j]
-    return EpisodeModel(
+    return _ImperfectTests(
         p_sat=_FRONTIER_P_SAT * t.quality / top.quality,
         step_cost=_FRONTIER_STEP_USD * t.cost / top.cost + charge,
         step_seconds=step_seconds,
+        blind_share=config.test_blind_share,
     )
 
 
@@ -394,7 +425,9 @@ class _Acc:
     escape: FloatArray = field(init=False)
     submitted: BoolArray = field(init=False)
     route_regret: FloatArray = field(init=False)
+    route_best: IntArray = field(init=False)
     agent_regret: FloatArray = field(init=False)
+    agent_best: list[str] = field(init=False)
     n_calls: IntArray = field(init=False)
     interval: IntArray = field(init=False)
 
@@ -410,7 +443,9 @@ class _Acc:
         self.escape = np.zeros(n)
         self.submitted = np.zeros(n, dtype=bool)
         self.route_regret = np.zeros(n)
+        self.route_best = np.zeros(n, dtype=np.intp)
         self.agent_regret = np.zeros(n)
+        self.agent_best = [""] * n
         self.n_calls = np.zeros(n, dtype=np.intp)
         self.interval = np.zeros(n, dtype=np.intp)
 
@@ -525,6 +560,9 @@ def run_regime(
         )
         rows = np.arange(idx.size)
         acc.route_regret[idx] = w_tier.max(axis=1) - w_tier[rows, choice]
+        acc.route_best[idx] = np.where(
+            acc.route_regret[idx] > 0, w_tier.argmax(axis=1), choice
+        ).astype(np.intp)
         acc.tier[idx] = choice
         for r, x in enumerate(idx.tolist()):
             p = plans[int(choice[r])]
@@ -545,9 +583,11 @@ def run_regime(
             call_task.append(np.full(int(ns), x, dtype=np.intp))
             call_time.append(stream.arrival[x] + step_s * np.arange(int(ns), dtype=np.float64))
         if regret:
-            acc.agent_regret[idx] = _agent_regret(
+            acc.agent_regret[idx], best_names = _agent_regret(
                 config, stream, idx, plans, choice, pv, step_s, charge, regime
             )
+            for x, name in zip(idx.tolist(), best_names, strict=True):
+                acc.agent_best[x] = name
         plans_rec[it], prices_rec[it], idx_rec[it] = tuple(plans), pv, idx
         # feedback: spend realized, latency and risk ex ante
         obs_cost = float(
@@ -801,10 +841,12 @@ def _agent_regret(
     step_s: float,
     charge: float,
     regime: Regime,
-) -> FloatArray:
+) -> tuple[FloatArray, list[str]]:
     """Realized welfare of the ex-post best agent policy on the chosen tier minus the
-    chosen policy's (common random numbers)."""
+    chosen policy's (common random numbers), and that policy's name per task (``""``
+    where none beats the chosen one)."""
     out = np.zeros(idx.size)
+    names = [""] * idx.size
     social = (
         stream.value[idx],
         config.latency_price_coding,
@@ -819,12 +861,18 @@ def _agent_regret(
             _take_result(plans[j].result, rows), stream, sub, config, step_s, em, charge
         )
         best = mine.copy()
+        best_name = np.full(rows.size, "", dtype=object)
         tasks = _agent_tasks(stream, sub, (social[0][rows], *social[1:]))
-        for factory in POLICIES.values():
+        for name, factory in POLICIES.items():
             res = simulate(factory(em), tasks, em)
-            best = np.maximum(best, _realized_welfare(res, stream, sub, config, step_s, em, charge))
+            w = _realized_welfare(res, stream, sub, config, step_s, em, charge)
+            better = w > best + 1e-9
+            best_name[better] = name
+            best = np.where(better, w, best)
         out[rows] = best - mine
-    return out
+        for r, name in zip(rows.tolist(), best_name.tolist(), strict=True):
+            names[r] = str(name)
+    return out, names
 
 
 # --------------------------------------------------------------------------- ledger
@@ -893,6 +941,8 @@ def _write_records(
                 for t, p in zip(tiers, plans[it], strict=True)
             )
             j = int(acc.tier[x])
+            n_calls = int(acc.n_calls[x])
+            spend = usd_to_nanos(round(float(acc.model_cost[x]), 9))
             sink.append(
                 LedgerRecord(
                     request_id=rid,
@@ -901,19 +951,23 @@ def _write_records(
                     options=opts,
                     prices=pr,
                     tenant="coding",
-                    cost_nanos=usd_to_nanos(round(float(acc.model_cost[x]), 9)),
-                    outcome=Outcome(
-                        quality=float(acc.success[x]),
-                        cost_nanos=usd_to_nanos(round(float(acc.model_cost[x]), 9)),
-                        latency=float(latency[x]),
-                        risk=float(loss[x]),
-                    ),
+                    # the model calls' tokens and money, recorded once: here
+                    usage=TokenUsage(input=tok.input * n_calls, output=tok.output * n_calls),
+                    cost_nanos=spend,
+                    # realized: the spend only; V·1[success], the loss and the latency are
+                    # recorded on the agent and serving records (no double counting)
+                    outcome=Outcome(quality=0.0, cost_nanos=spend, latency=0.0, risk=0.0),
+                    ex_post_optimal=tiers[int(acc.route_best[x])].name,
                     regret=float(max(acc.route_regret[x], 0.0)),
                     attributes={
                         "regime": tag,
                         "router": "eq4" if regime.shared("routing") else "cost_min",
                         "risk_class": stream.risk_class[x],
                         "interval": it,
+                        "calls": n_calls,
+                        "task_success": bool(acc.success[x]),
+                        "task_latency_s": float(latency[x]),
+                        "task_loss": float(loss[x]),
                     },
                 )
             )
@@ -981,15 +1035,18 @@ def _write_records(
                     options=agent_opts,
                     prices=apr,
                     tenant="coding",
-                    usage=TokenUsage(
-                        input=tok.input * int(steps.sum()), output=tok.output * int(steps.sum())
-                    ),
-                    cost_nanos=usd_to_nanos(round(float(acc.model_cost[x] + acc.human_cost[x]), 9)),
+                    # the steps' tokens and model spend are on the routing record; the
+                    # agent pays the human review and the own (tool + review) time
+                    cost_nanos=usd_to_nanos(round(float(acc.human_cost[x]), 9)),
                     outcome=Outcome(
                         quality=float(acc.success[x]),
-                        latency=float(latency[x]),
+                        cost_nanos=usd_to_nanos(round(float(acc.human_cost[x]), 9)),
+                        latency=float(acc.own_time[x]),
                         risk=float(loss[x]),
                         irreversible_loss=float(loss[x] * phi),
+                    ),
+                    ex_post_optimal=(
+                        f"policy:{acc.agent_best[x]}" if acc.agent_best[x] else agent_choice
                     ),
                     regret=float(max(acc.agent_regret[x], 0.0)),
                     attributes={
@@ -998,6 +1055,10 @@ def _write_records(
                         "model": tiers[j].name,
                         "steps": {ph: float(s) for ph, s in zip(PHASES, steps, strict=True)},
                         "verify_tokens": int(steps[3]) * (tok.input + tok.output),
+                        "step_tokens": TokenUsage(
+                            input=tok.input * int(steps.sum()),
+                            output=tok.output * int(steps.sum()),
+                        ).as_dict(),
                         "asked": asked,
                     },
                 )
@@ -1006,20 +1067,32 @@ def _write_records(
             if candidate[x]:
                 dep = float(fresh[x] * (1.0 - math.exp(-config.omega * float(lag[x]))))
                 gain = float(fresh[x] - config.update_cost)
+                decay = math.exp(-config.omega * float(lag[x]))
+                upd = usd_to_nanos(config.update_cost) if admit[x] else 0
+                tv = config.trace_value
                 sink.append(
                     LedgerRecord(
                         request_id=rid,
                         layer="capital",
-                        choice="admit" if admit[x] else None,
+                        choice="admit" if admit[x] else "skip",
                         options=(
                             Option(
-                                "admit", float(np.exp(-config.omega * lag[x])), config.update_cost
+                                "admit",
+                                float(fresh[x]) / tv * decay if tv > 0 else 0.0,
+                                config.update_cost,
                             ),
+                            Option("skip", 0.0, 0.0),
                         ),
-                        prices=PriceVector(max(float(fresh[x]), 0.0)),
+                        # V = a clean trace's capability value; realized ΔQ = ±e^{−ωk}, so
+                        # V·ΔQ − ΔC is the trainer's realized net value of the decision
+                        prices=PriceVector(tv),
                         tenant="coding",
-                        cost_nanos=usd_to_nanos(config.update_cost) if admit[x] else 0,
-                        outcome=Outcome(quality=float(realized_trace[x])),
+                        cost_nanos=upd,
+                        outcome=Outcome(
+                            quality=(1.0 if acc.success[x] else -1.0) * decay if admit[x] else 0.0,
+                            cost_nanos=upd,
+                        ),
+                        ex_post_optimal="admit" if realized_trace[x] > 0 else "skip",
                         regret=float(
                             max(realized_trace[x], 0.0) - (realized_trace[x] if admit[x] else 0.0)
                         ),
@@ -1054,8 +1127,12 @@ def _write_records(
     tenants = ("coding", *BACKGROUND_TENANTS)
     bg_tenant = bg.tenant
     for i in range(n_calls):
+        served = bool(done[i])
+        own_lam = float(lam_call[i])
         if i < n_agent:
             rid, ten, v = f"{tag}-task-{int(ct[i])}-call-{i}", "coding", float(stream.value[ct[i]])
+            # tokens and money of a coding call are on its task's routing record
+            usage, paid = TokenUsage(), 0
         else:
             k = i - n_agent
             rid, ten, v = (
@@ -1063,12 +1140,23 @@ def _write_records(
                 tenants[int(bg_tenant[k]) + 1],
                 float(bg.value[k]),
             )
+            usage = TokenUsage(input=int(bg.prompt[k]), output=int(bg.output[k]))
+            paid = (
+                usd_to_nanos(round(float(usage.total * config.flat_usd_per_mtok / 1e6), 9))
+                if served
+                else 0
+            )
         charge = float(priced[i]) if charged else 0.0
+        # λ is the request's own delay price, so that λ·ΔL is its own delay cost; the
+        # externality is stated in seconds at that λ (λ·external_delay_s = the price)
+        lam, ext_s = (
+            (own_lam, float(priced[i]) / own_lam) if own_lam > 0 else (float(lam_eff[i]), ext[i])
+        )
         sink.append(
             LedgerRecord(
                 request_id=rid,
                 layer="serving",
-                choice="serve" if done[i] else None,
+                choice="serve" if served else None,
                 options=(
                     # A coding task's value is realized (and recorded) by the agent layer;
                     # its calls add no quality of their own. A background request is
@@ -1080,17 +1168,28 @@ def _write_records(
                         float(all_work[i]),
                     ),
                 ),
-                prices=PriceVector(v, float(lam_eff[i])),
+                prices=PriceVector(v, lam),
                 tenant=ten,
-                outcome=Outcome(latency=float(e2e[i])),
+                usage=usage,
+                cost_nanos=paid,
+                outcome=Outcome(
+                    quality=(0.0 if i < n_agent else float(served)),
+                    cost_nanos=paid,
+                    # an unserved background request costs nothing (it left the system)
+                    latency=float(e2e[i]) if (served or i < n_agent) else 0.0,
+                ),
+                ex_post_optimal="serve",
                 regret=float(lam_call[i] * qdelay[i]),
                 attributes={
                     "regime": tag,
                     "scheduler": "priced" if charged else "fcfs",
-                    "external_delay_s": float(ext[i]),
+                    "external_delay_s": float(ext_s),
+                    "external_delay_unit_s": float(ext[i]),
+                    "others_latency_price": float(lam_eff[i]),
                     "congestion_charge": charge,
                     "queue_delay_s": float(qdelay[i]),
-                    "own_latency_price": float(lam_call[i]),
+                    "e2e_s": float(e2e[i]),
+                    "own_latency_price": own_lam,
                 },
             )
         )
