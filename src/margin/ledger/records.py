@@ -243,6 +243,17 @@ class LedgerRecord:
         """The token-aware dashboard row of Sec. 4: (V, ΔC, λΔL, ρΔR) for the choice.
 
         Uses the realized outcome where known, the ex-ante option figures otherwise.
+        ``rho_dR`` is the whole risk charge of Eq. 1 with the irreversible term of
+        Sec. 3.2: ρ·ΔR + ρ_irr·ΔR_irr.
+
+        Examples
+        --------
+        >>> rec = LedgerRecord("r", "agent", "act",
+        ...     (Option("act", 1.0, 0.5, latency=2.0, risk=0.1, irreversible_risk=0.05),),
+        ...     PriceVector(10.0, latency_price=0.25, risk_price=20.0,
+        ...                 irreversible_risk_price=40.0))
+        >>> rec.realized_vector()
+        {'V': 10.0, 'dC': 0.5, 'lambda_dL': 0.5, 'rho_dR': 4.0}
         """
         p = self.prices
         o = self.chosen
@@ -258,11 +269,16 @@ class LedgerRecord:
             else (o.latency if o else 0.0)
         )
         risk = out.risk if out is not None and out.risk is not None else (o.risk if o else 0.0)
+        irr = (
+            out.irreversible_loss
+            if out is not None and out.irreversible_loss is not None
+            else (o.irreversible_risk if o else 0.0)
+        )
         return {
             "V": p.value,
             "dC": float(cost),
             "lambda_dL": p.latency_price * float(lat),
-            "rho_dR": p.risk_price * float(risk),
+            "rho_dR": p.risk_price * float(risk) + p.irreversible_risk_price * float(irr),
         }
 
 
