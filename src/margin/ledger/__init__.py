@@ -1,8 +1,8 @@
 """The token-aware ledger: one record per allocation decision (loaded lazily)."""
 
-from typing import TYPE_CHECKING
-
 from margin._lazy import attach
+
+TYPE_CHECKING = False  # not typing's: the gate imports this package
 
 __getattr__, __dir__, __all__ = attach(
     __name__,
@@ -16,12 +16,12 @@ __getattr__, __dir__, __all__ = attach(
         ],
         "pricing": ["ModelPrice", "PriceTable"],
         "store": ["Ledger"],
+        "sink": ["RecordSink"],
         "records": [
             "LAYERS",
             "NANOS_PER_USD",
             "LedgerRecord",
             "Outcome",
-            "RecordSink",
             "TokenUsage",
             "nanos_to_usd",
             "usd_to_nanos",
@@ -51,11 +51,11 @@ if TYPE_CHECKING:
         NANOS_PER_USD as NANOS_PER_USD,
         LedgerRecord as LedgerRecord,
         Outcome as Outcome,
-        RecordSink as RecordSink,
         TokenUsage as TokenUsage,
         nanos_to_usd as nanos_to_usd,
         usd_to_nanos as usd_to_nanos,
     )
+    from margin.ledger.sink import RecordSink as RecordSink
     from margin.ledger.store import (
         Ledger as Ledger,
     )

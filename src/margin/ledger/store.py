@@ -16,10 +16,14 @@ import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from decimal import Decimal
 from types import TracebackType
-from typing import Any
 
 from margin.core.prices import InputError, Option, PriceVector
 from margin.ledger.records import LedgerRecord, Outcome, TokenUsage, nanos_to_usd
+
+# Not `typing.TYPE_CHECKING`: `margin gate` imports this module on every call.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["APPLICATION_ID", "SCHEMA_VERSION", "Ledger"]
 
