@@ -7,12 +7,11 @@ any unpickling. Only load router files you wrote yourself: the payload is a pick
 
 from __future__ import annotations
 
-import os
 import pickle
-import tempfile
 from pathlib import Path
 from typing import Any
 
+from margin._io import atomic_write
 from margin.core.prices import InputError
 
 __all__ = ["FORMAT_VERSION", "MAGIC", "load_router", "save_router"]
@@ -42,16 +41,8 @@ def save_router(router: Any, path: str | Path, *, meta: dict[str, Any] | None = 
     if not out.parent.exists():
         raise InputError(f"{out}: folder {out.parent} does not exist")
     payload = pickle.dumps({"router": router, "meta": dict(meta or {})}, protocol=5)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", dir=out.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(MAGIC + b" " + str(FORMAT_VERSION).encode() + b"\n")
-            fh.write(payload)
-        os.replace(tmp, out)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    header = MAGIC + b" " + str(FORMAT_VERSION).encode() + b"\n"
+    atomic_write(out, lambda tmp: tmp.write_bytes(header + payload))
     return out
 
 
