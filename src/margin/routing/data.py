@@ -33,7 +33,7 @@ import csv
 import json
 import math
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -594,17 +594,22 @@ def _contaminated(path: Path | None) -> set[str]:
     if path is None:
         return set()
     out: set[str] = set()
-    for line_no, line in enumerate(_lines(path), start=1):
-        if not line.strip():
-            continue
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError:
-            raise InputError(f"{path}:{line_no}: not valid JSON") from None
+    for line_no, rec in _jsonl(path):
         if not isinstance(rec, dict) or "eval_prompt" not in rec:
             raise InputError(f"{path}:{line_no}: missing field 'eval_prompt'")
         out.add(str(rec["eval_prompt"]).strip())
     return out
+
+
+def _jsonl(path: Path) -> Iterator[tuple[int, Any]]:
+    """``(line number, parsed JSON)`` for each non-blank line; bad JSON names the line."""
+    for line_no, line in enumerate(_lines(path), start=1):
+        if not line.strip():
+            continue
+        try:
+            yield line_no, json.loads(line)
+        except json.JSONDecodeError:
+            raise InputError(f"{path}:{line_no}: not valid JSON") from None
 
 
 def _lines(path: Path) -> Iterable[str]:
@@ -612,6 +617,27 @@ def _lines(path: Path) -> Iterable[str]:
         raise InputError(f"{path}: file not found")
     with path.open(encoding="utf-8") as fh:
         yield from fh
+
+
+def _from_rows(
+    ids: Sequence[str],
+    prompts: Sequence[str],
+    tasks: Sequence[str],
+    models: Sequence[str],
+    q_rows: Sequence[Sequence[float]],
+    c_rows: Sequence[Sequence[float]],
+    reports: Sequence[LoadReport],
+) -> RoutingDataset:
+    n = len(ids)
+    return RoutingDataset(
+        sample_ids=tuple(ids),
+        prompts=tuple(prompts),
+        tasks=tuple(tasks),
+        models=tuple(models),
+        quality=np.asarray(q_rows, dtype=np.float64).reshape(n, len(models)),
+        cost=np.asarray(c_rows, dtype=np.float64).reshape(n, len(models)),
+        reports=tuple(reports),
+    )
 
 
 def _routellm_table(
@@ -664,16 +690,7 @@ def _routellm_table(
             kept += 1
         reports.append(LoadReport(str(f), kept, sum(reasons.values()), reasons))
     assert models is not None
-    n = len(prompts)
-    return RoutingDataset(
-        sample_ids=tuple(ids),
-        prompts=tuple(prompts),
-        tasks=tuple(tasks),
-        models=tuple(models),
-        quality=np.asarray(q_rows, dtype=np.float64).reshape(n, len(models)),
-        cost=np.asarray(c_rows, dtype=np.float64).reshape(n, len(models)),
-        reports=tuple(reports),
-    )
+    return _from_rows(ids, prompts, tasks, models, q_rows, c_rows, reports)
 
 
 def load_routellm_mmlu(
@@ -760,13 +777,7 @@ def load_routellm_mt_bench(
     d = Path(directory)
     qpath, jpath = d / "question.jsonl", d / "judgements.jsonl"
     questions: dict[int, tuple[str, list[str]]] = {}
-    for line_no, line in enumerate(_lines(qpath), start=1):
-        if not line.strip():
-            continue
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError:
-            raise InputError(f"{qpath}:{line_no}: not valid JSON") from None
+    for line_no, rec in _jsonl(qpath):
         if not isinstance(rec, dict) or not {"question_id", "turns"} <= set(rec):
             raise InputError(f"{qpath}:{line_no}: missing field 'question_id' or 'turns'")
         questions[int(rec["question_id"])] = (
@@ -775,13 +786,7 @@ def load_routellm_mt_bench(
         )
     judged: dict[tuple[int, int], dict[str, tuple[float, str, str]]] = {}
     models: list[str] = []
-    for line_no, line in enumerate(_lines(jpath), start=1):
-        if not line.strip():
-            continue
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError:
-            raise InputError(f"{jpath}:{line_no}: not valid JSON") from None
+    for line_no, rec in _jsonl(jpath):
         for key in ("question_id", "model", "turn", "score", "user_prompt"):
             if not isinstance(rec, dict) or key not in rec:
                 raise InputError(f"{jpath}:{line_no}: missing field '{key}'")
@@ -824,16 +829,8 @@ def load_routellm_mt_bench(
         tasks.append(category)
         q_rows.append([per_model[mo][0] for mo in models])
         c_rows.append(costs)
-    n = len(ids)
-    return RoutingDataset(
-        sample_ids=tuple(ids),
-        prompts=tuple(prompts),
-        tasks=tuple(tasks),
-        models=tuple(models),
-        quality=np.asarray(q_rows, dtype=np.float64).reshape(n, len(models)),
-        cost=np.asarray(c_rows, dtype=np.float64).reshape(n, len(models)),
-        reports=(LoadReport(str(jpath), n, sum(reasons.values()), reasons),),
-    )
+    report = LoadReport(str(jpath), len(ids), sum(reasons.values()), reasons)
+    return _from_rows(ids, prompts, tasks, models, q_rows, c_rows, [report])
 
 
 # --------------------------------------------------------------------------- RouterArena
@@ -854,14 +851,8 @@ def load_routerarena(files: Sequence[str | Path]) -> RoutingDataset:
         p = Path(f)
         model: str | None = None
         table: dict[str, tuple[str, float, float]] = {}
-        for line_no, line in enumerate(_lines(p), start=1):
-            if not line.strip():
-                continue
+        for line_no, rec in _jsonl(p):
             total_rows += 1
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError:
-                raise InputError(f"{p}:{line_no}: not valid JSON") from None
             for key in ("global_index", "question", "llm_selected", "evaluation_result"):
                 if key not in rec:
                     raise InputError(f"{p}:{line_no}: missing field '{key}'")
