@@ -141,7 +141,7 @@ def test_default_config_is_the_builtin_workload():
 
 
 def test_ledger_records_each_dollar_once_and_sums_to_welfare(economy_run):
-    """Σ over the siloed ledger of V·ΔQ − ΔC − λ·ΔL − ρ·ΔR − ρ_irr·(irreversible loss) is
+    """Σ over the siloed ledger of the realized V·ΔQ − ΔC − λ·ΔL − (ρ·ΔR + ρ_irr·ΔR_irr) is
     the regime's welfare: no layer repeats a task's value, spend, latency or loss."""
     r, siloed, shared = economy_run
     total = 0.0
@@ -149,8 +149,8 @@ def test_ledger_records_each_dollar_once_and_sums_to_welfare(economy_run):
         v = rec.realized_vector()
         assert rec.outcome is not None
         q = 0.0 if rec.choice is None else float(rec.outcome.quality or 0.0)
-        irr = rec.prices.irreversible_risk_price * float(rec.outcome.irreversible_loss or 0.0)
-        total += v["V"] * q - v["dC"] - v["lambda_dL"] - v["rho_dR"] - irr
+        # rho_dR is the whole risk charge, ρ·ΔR + ρ_irr·(irreversible loss)
+        total += v["V"] * q - v["dC"] - v["lambda_dL"] - v["rho_dR"]
     assert math.isclose(total, r.siloed.total.welfare, rel_tol=1e-9, abs_tol=1e-6)
     for recs in (siloed, shared):
         routing = [x for x in recs if x.layer == "routing"]
