@@ -249,7 +249,8 @@ class LedgerRecord:
     def realized_vector(self) -> dict[str, float]:
         """The token-aware dashboard row of Sec. 4: (V, ΔC, λΔL, ρΔR) for the choice.
 
-        Uses the realized outcome where known, the ex-ante option figures otherwise.
+        Uses the realized outcome where known, the ex-ante option figures otherwise (for
+        the risk terms: the outcome's losses when it states either, else the option's).
         ``rho_dR`` is the whole risk charge of Eq. 1 with the irreversible term of
         Sec. 3.2: ρ·ΔR + ρ_irr·ΔR_irr.
 
@@ -275,12 +276,13 @@ class LedgerRecord:
             if out is not None and out.latency is not None
             else (o.latency if o else 0.0)
         )
-        risk = out.risk if out is not None and out.risk is not None else (o.risk if o else 0.0)
-        irr = (
-            out.irreversible_loss
-            if out is not None and out.irreversible_loss is not None
-            else (o.irreversible_risk if o else 0.0)
-        )
+        if out is not None and (out.risk is not None or out.irreversible_loss is not None):
+            # A realized outcome states the loss; an unstated part of it is zero.
+            risk = out.risk or 0.0
+            irr = out.irreversible_loss or 0.0
+        else:
+            risk = o.risk if o else 0.0
+            irr = o.irreversible_risk if o else 0.0
         return {
             "V": p.value,
             "dC": float(cost),
