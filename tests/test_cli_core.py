@@ -259,3 +259,39 @@ def test_atomic_write_gives_umask_permissions(tmp_path: Path) -> None:
     os.umask(mask)
     assert target.stat().st_mode & 0o777 == 0o666 & ~mask
     assert [p.name for p in tmp_path.iterdir()] == ["out.txt"]
+
+
+def test_otel_import_with_alternatives_lets_diagnose_test_eq1(tmp_path: Path) -> None:
+    def span(i: int, model: str) -> dict[str, object]:
+        return {
+            "name": f"chat {model}",
+            "context": {"trace_id": f"0x{i:04x}", "span_id": "0x01"},
+            "start_time_unix_nano": 1_700_000_000_000_000_000,
+            "end_time_unix_nano": 1_700_000_001_000_000_000,
+            "attributes": {
+                "gen_ai.request.model": model,
+                "gen_ai.usage.input_tokens": 20_000,
+                "gen_ai.usage.output_tokens": 2_000,
+            },
+        }
+
+    spans = tmp_path / "spans.jsonl"
+    spans.write_text("\n".join(json.dumps(span(i, "gpt-4o")) for i in range(3)) + "\n")
+    alts = _write(tmp_path, {"gpt-4o": 0.9, "gpt-4o-mini": 0.88}, "alternatives.json")
+    db = tmp_path / "otel.db"
+    res = runner.invoke(
+        app,
+        ["ledger", "import-otel", str(spans), str(db), "--alternatives", str(alts), "--value", "1"],
+    )
+    assert res.exit_code == 0, res.output
+    res = runner.invoke(app, ["diagnose", str(db), "--json"])
+    findings = {f["mode"]: f for f in json.loads(res.stdout)["findings"]}
+    # At V = $1 two points of quality are worth $0.02, less than gpt-4o's extra cost.
+    assert findings["over-routing"]["count"] == 3
+    assert findings["over-routing"]["examples"][0]["better"] == "gpt-4o-mini"
+    bad = _write(tmp_path, {"gpt-4o-mini": 0.88}, "alt2.json")
+    res = runner.invoke(
+        app,
+        ["ledger", "import-otel", str(spans), str(tmp_path / "b.db"), "--alternatives", str(bad)],
+    )
+    assert res.exit_code == 2 and "not among the alternatives" in res.stderr

@@ -338,3 +338,29 @@ def test_span_errors(tmp_path: Path) -> None:
         )
     with pytest.raises(InputError, match="layer"):
         records_from_otel_spans([], layer="kitchen")
+
+
+def test_alternatives_become_priced_options() -> None:
+    from margin.ledger.pricing import PriceTable
+
+    span = {
+        "trace_id": "ab",
+        "span_id": "01",
+        "attributes": {
+            "gen_ai.request.model": "gpt-4o",
+            "gen_ai.usage.input_tokens": 1000,
+            "gen_ai.usage.output_tokens": 100,
+        },
+    }
+    table = PriceTable.builtin()
+    (rec,) = records_from_otel_spans(
+        [span], prices=table, alternatives={"gpt-4o": 0.9, "gpt-4o-mini": 0.8}
+    )
+    assert [o.name for o in rec.options] == ["gpt-4o", "gpt-4o-mini"]
+    usage = rec.usage
+    assert rec.option("gpt-4o-mini").cost == table.cost_nanos("gpt-4o-mini", usage) / 1e9
+    assert rec.option("gpt-4o").cost == rec.cost_nanos / 1e9
+    with pytest.raises(InputError, match="price table is needed"):
+        records_from_otel_spans([span], alternatives={"gpt-4o": 0.9})
+    with pytest.raises(InputError, match="quality of 'x'"):
+        records_from_otel_spans([span], prices=table, alternatives={"gpt-4o": 0.9, "x": "hi"})

@@ -201,8 +201,20 @@ def ledger_import_otel(
     tenant_attribute: Annotated[
         str, typer.Option(help="Span attribute naming the tenant.")
     ] = "tenant.id",
+    alternatives: Annotated[
+        Path | None,
+        typer.Option(
+            "--alternatives",
+            help='JSON {"model": expected quality} of the models that could have answered; '
+            "with --value, lets `margin diagnose` test Eq. 1 on your calls.",
+        ),
+    ] = None,
+    value: Annotated[
+        float | None, typer.Option("--value", help="Task value V (USD) of these calls.")
+    ] = None,
 ) -> None:
     """Import OpenTelemetry GenAI spans as ledger records (one per span, one transaction)."""
+    from margin.core.prices import PriceVector
     from margin.ledger.importers import records_from_otel_spans
     from margin.ledger.pricing import PriceTable
     from margin.ledger.store import Ledger
@@ -215,7 +227,18 @@ def ledger_import_otel(
             if price_table is not None
             else (PriceTable.builtin() if builtin_prices else None)
         )
-        records = records_from_otel_spans(spans, prices=table, tenant_attribute=tenant_attribute)
+        alt = None
+        if alternatives is not None:
+            alt = read_json(alternatives)
+            if not isinstance(alt, dict):
+                raise InputError(f"{alternatives}: expected a JSON object of model → quality")
+        records = records_from_otel_spans(
+            spans,
+            prices=table,
+            tenant_attribute=tenant_attribute,
+            alternatives=alt,
+            price_vector=PriceVector(value) if value is not None else None,
+        )
         with Ledger(db) as led:
             n = led.extend(records)
     console.print(f"imported {n} spans into {db}")

@@ -34,12 +34,13 @@ Standard library only.
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from margin.core.prices import InputError, PriceVector
-from margin.ledger.records import LAYERS, LedgerRecord, Outcome, TokenUsage
+from margin.core.prices import InputError, Option, PriceVector
+from margin.ledger.records import LAYERS, NANOS_PER_USD, LedgerRecord, Outcome, TokenUsage
 
 if TYPE_CHECKING:
     from margin.ledger.pricing import PriceTable
@@ -358,6 +359,7 @@ def records_from_otel_spans(
     tenant_attribute: str = "tenant.id",
     layer: str = "routing",
     price_vector: PriceVector | None = None,
+    alternatives: Mapping[str, float] | None = None,
 ) -> list[LedgerRecord]:
     """One :class:`LedgerRecord` per GenAI span of an OpenTelemetry trace export.
 
@@ -380,6 +382,13 @@ def records_from_otel_spans(
     price_vector : PriceVector, optional
         The prices in force; telemetry does not carry (V, λ, ρ), so the default is the
         zero vector, meaning "not recorded".
+    alternatives : mapping of model → expected quality ΔQ, optional
+        The models that could have answered, with the quality you expect of each (e.g.
+        your eval pass rates). With ``prices``, each record then carries one option per
+        alternative, ΔC = that model's price of the span's own token usage, so the
+        routing detectors of :mod:`margin.diagnose` can test Eq. 1 on your logs
+        (was this call over- or under-routed at value V?). The model that ran must be
+        one of them.
 
     Returns
     -------
@@ -388,8 +397,9 @@ def records_from_otel_spans(
         ``gen_ai.response.model``; other spans are skipped. ``choice`` is the response
         model (the one that actually ran), else the request model; ``request_id`` is the
         trace id; ``record_id`` is ``<trace id>-<span id>``; ``options`` is empty
-        (telemetry records no alternatives); ``outcome`` holds the realized latency (span
-        duration) and cost; attributes keep operation, provider, models, span name/ids.
+        (telemetry records no alternatives) unless ``alternatives`` is given; ``outcome``
+        holds the realized latency (span duration) and cost; attributes keep operation,
+        provider, models, span name/ids.
 
     Examples
     --------
@@ -415,6 +425,9 @@ def records_from_otel_spans(
         for i, s in enumerate(spans):
             items.extend(_spans_of(s, f"span {i}"))
     pv = price_vector if price_vector is not None else PriceVector(0.0)
+    if alternatives is not None and prices is None:
+        raise InputError("alternatives: a price table is needed to cost the alternatives")
+    alt = {} if alternatives is None else _alternatives(alternatives)
     out: list[LedgerRecord] = []
     for n, span in enumerate(items):
         where = str(span.get("_where", f"span {n}"))
@@ -439,6 +452,15 @@ def records_from_otel_spans(
         if latency is not None and latency < 0:
             raise InputError(f"{where}: span ends before it starts")
         cost = prices.cost_nanos(model, usage) if prices is not None else 0
+        options: tuple[Option, ...] = ()
+        if alt:
+            assert prices is not None
+            if model not in alt:
+                raise InputError(f"{where}: model '{model}' is not among the alternatives")
+            options = tuple(
+                Option(name, q, prices.cost_nanos(name, usage) / NANOS_PER_USD)
+                for name, q in alt.items()
+            )
         tenant = attrs.get(tenant_attribute)
         extra: dict[str, Any] = {
             "source": "otel",
@@ -459,7 +481,7 @@ def records_from_otel_spans(
                 request_id=trace_id,
                 layer=layer,
                 choice=model,
-                options=(),
+                options=options,
                 prices=pv,
                 tenant=str(tenant) if tenant not in (None, "") else "default",
                 usage=usage,
@@ -470,4 +492,15 @@ def records_from_otel_spans(
                 **kwargs,
             )
         )
+    return out
+
+
+def _alternatives(alternatives: Mapping[str, float]) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for name, q in alternatives.items():
+        if isinstance(q, bool) or not isinstance(q, int | float) or not math.isfinite(q):
+            raise InputError(f"alternatives: quality of '{name}' must be a number, got {q!r}")
+        out[str(name)] = float(q)
+    if not out:
+        raise InputError("alternatives: give at least one model")
     return out
