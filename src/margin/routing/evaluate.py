@@ -21,6 +21,7 @@ from typing import Any, BinaryIO
 import numpy as np
 import numpy.typing as npt
 
+from margin.core.allocation import surplus_matrix
 from margin.core.prices import InputError
 from margin.routing.data import RoutingDataset
 from margin.routing.router import Router, Routing
@@ -62,14 +63,17 @@ def _utility_matrix(
     risk_price: float = 0.0,
     consequence: npt.ArrayLike | None = None,
 ) -> FloatArray:
-    v = _v(value, data.n)
-    u: FloatArray = v[:, None] * data.quality - data.cost
-    if latency_price and data.latency is not None:
-        u = u - latency_price * data.latency
-    if risk_price:
-        k = np.ones(data.n) if consequence is None else _v(consequence, data.n)
-        u = u - risk_price * (1.0 - data.quality) * k[:, None]
-    return u
+    # Eq. 4 realized: the Eq. 1 surplus with risk = P(wrong)·consequence = (1 − Q)·k.
+    k = np.ones(data.n) if consequence is None else _v(consequence, data.n)
+    return surplus_matrix(
+        _v(value, data.n),
+        data.quality,
+        data.cost,
+        data.latency,
+        (1.0 - data.quality) * k[:, None],
+        latency_price=latency_price,
+        risk_price=risk_price,
+    )
 
 
 def realized_utility(
