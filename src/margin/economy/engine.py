@@ -90,7 +90,7 @@ from margin.ledger.records import LedgerRecord, Outcome, RecordSink, TokenUsage,
 from margin.serving.costmodel import CostModel, load_cost_model
 from margin.serving.pricing import PriorityQueueModel, request_work
 from margin.serving.schedulers import FCFS, PricedScheduler, Scheduler
-from margin.serving.simulator import ServingConfig, Simulator
+from margin.serving.simulator import ServingConfig, SimulationResult, Simulator
 from margin.serving.traces import Trace
 
 __all__ = [
@@ -625,19 +625,25 @@ def run_regime(
     tenant = np.concatenate([np.zeros(n_agent, dtype=np.int64), bg.tenant + 1])
     value = np.concatenate([stream.value[ct], bg.value])
     lam_call = np.concatenate([np.full(n_agent, config.latency_price_coding), bg.latency_price])
-    order = np.argsort(arrival, kind="stable")
-    trace = Trace(
-        arrival=arrival[order],
-        prompt=prompt[order],
-        output=output[order],
-        tenant=tenant[order],
-        tenants=("coding", *BACKGROUND_TENANTS),
-        value=value[order],
-        latency_price=lam_call[order],
-        source="economy",
-    )
+
     sched: Scheduler = PricedScheduler() if regime.shared("serving") else FCFS()
-    sim = Simulator(serving_cfg, model=cost_model).run(trace, sched)
+
+    def serve(arrival: FloatArray) -> tuple[IntArray, SimulationResult]:
+        """Replay every call arriving at ``arrival`` under ``sched``; (arrival order, result)."""
+        order = np.argsort(arrival, kind="stable")
+        trace = Trace(
+            arrival=arrival[order],
+            prompt=prompt[order],
+            output=output[order],
+            tenant=tenant[order],
+            tenants=("coding", *BACKGROUND_TENANTS),
+            value=value[order],
+            latency_price=lam_call[order],
+            source="economy",
+        )
+        return order, Simulator(serving_cfg, model=cost_model).run(trace, sched)
+
+    order, sim = serve(arrival)
     # closed loop: a task's next call is issued after its previous call returned
     for _ in range(config.closed_loop_passes):
         inv0 = np.empty_like(order)
@@ -651,20 +657,7 @@ def run_regime(
         first_of = np.repeat(start, np.diff(np.concatenate([start, [n_agent]])))
         cum = np.cumsum(gap) - gap
         tt = stream.arrival[ct] + cum - cum[first_of]
-        arrival = np.concatenate([tt, bg.arrival])
-        order = np.argsort(arrival, kind="stable")
-        trace = Trace(
-            arrival=arrival[order],
-            prompt=prompt[order],
-            output=output[order],
-            tenant=tenant[order],
-            tenants=("coding", *BACKGROUND_TENANTS),
-            value=value[order],
-            latency_price=lam_call[order],
-            source="economy",
-        )
-        sched = PricedScheduler() if regime.shared("serving") else FCFS()
-        sim = Simulator(serving_cfg, model=cost_model).run(trace, sched)
+        order, sim = serve(np.concatenate([tt, bg.arrival]))
     inv = np.empty_like(order)
     inv[order] = np.arange(order.size)
     e2e = np.asarray(sim.e2e, dtype=np.float64)[inv]
