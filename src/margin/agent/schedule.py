@@ -38,7 +38,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields, replace
 
 from margin._io import atomic_write_text, parse_structured
-from margin.core.prices import InputError, Option, PriceVector
+from margin.core.prices import InputError, Option, PriceVector, check_fields
 
 # Not `typing.TYPE_CHECKING`: importing typing costs ~9 ms of `margin gate`'s start-up.
 TYPE_CHECKING = False
@@ -202,10 +202,7 @@ class ActionClass:
     def from_dict(cls, data: Mapping[str, Any], where: str = "action class") -> ActionClass:
         if not isinstance(data, Mapping):
             raise InputError(f"{where}: expected an object, got {type(data).__name__}")
-        known = {f.name for f in fields(cls)}
-        for key in data:
-            if key not in known:
-                raise InputError(f"{where}: unknown field '{key}'")
+        check_fields(where, data, (f.name for f in fields(cls)))
         for key in ("name", "p_error", "consequence", "irreversible_share", "recovery_cost"):
             if key not in data:
                 raise InputError(f"{where}: missing field '{key}'")
@@ -280,10 +277,7 @@ class Oversight:
     def from_dict(cls, data: Mapping[str, Any], where: str = "oversight") -> Oversight:
         if not isinstance(data, Mapping):
             raise InputError(f"{where}: expected an object, got {type(data).__name__}")
-        known = {f.name for f in fields(cls)}
-        for key in data:
-            if key not in known:
-                raise InputError(f"{where}: unknown field '{key}'")
+        check_fields(where, data, (f.name for f in fields(cls)))
         return cls(**dict(data))
 
     def as_dict(self) -> dict[str, Any]:
@@ -493,9 +487,7 @@ class AutonomySchedule:
             "classes",
             "levels",
         }
-        for key in data:
-            if key not in allowed:
-                raise InputError(f"{where}: unknown field '{key}'")
+        check_fields(where, data, allowed)
         if data.get("version", 1) != 1:
             raise InputError(f"{where}: field 'version' must be 1, got {data.get('version')!r}")
         for key in ("prices", "classes"):

@@ -57,7 +57,7 @@ from pathlib import Path
 from typing import Any
 
 from margin._io import parse_structured
-from margin.core.prices import InputError, check_number
+from margin.core.prices import InputError, check_fields, check_number
 
 __all__ = ["DEFAULT_TIERS", "EconomyConfig", "ModelTier", "calibrate_from_data", "load_config"]
 
@@ -295,12 +295,8 @@ class EconomyConfig:
         """Build from a mapping of fields (unknown fields are an error)."""
         if not isinstance(data, Mapping):
             raise InputError(f"{where}: expected an object, got {type(data).__name__}")
-        known = {f.name for f in fields(cls)}
-        kw: dict[str, Any] = {}
-        for key, v in data.items():
-            if key not in known:
-                raise InputError(f"{where}: unknown field '{key}'")
-            kw[str(key)] = v
+        check_fields(where, data, (f.name for f in fields(cls)))
+        kw: dict[str, Any] = {str(key): v for key, v in data.items()}
         if "tiers" in kw:
             raw = kw["tiers"]
             if not isinstance(raw, list):

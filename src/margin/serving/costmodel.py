@@ -31,7 +31,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 import numpy.typing as npt
 
-from margin.core.prices import InputError
+from margin.core.prices import InputError, check_fields
 from margin.serving.profiles import DISTSERVE_A100_80G
 
 __all__ = [
@@ -341,8 +341,6 @@ def load_cost_model(spec: Mapping[str, Any] | None, where: str = "cost_model") -
         if "path" not in spec:
             raise InputError(f"{where}: missing field 'path' for a splitwise cost model")
         allowed = {"path", "model", "hardware", "tensor_parallel"}
-        for key in spec:
-            if key not in allowed:
-                raise InputError(f"{where}: unknown field '{key}'")
+        check_fields(where, spec, allowed)
         return SplitwiseCostModel(**spec)
     raise InputError(f"{where}: field 'kind' must be one of {', '.join(COST_MODELS)}, got {kind!r}")

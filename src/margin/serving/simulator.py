@@ -42,7 +42,6 @@ sink is given, a :class:`~margin.ledger.records.LedgerRecord` with ``layer="serv
 from __future__ import annotations
 
 import heapq
-import json
 import math
 import random
 import time
@@ -55,7 +54,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from margin.core.prices import InputError, Option, PriceVector
+from margin._io import parse_structured
+from margin.core.prices import InputError, Option, PriceVector, check_fields
 from margin.ledger.records import LedgerRecord, RecordSink
 from margin.serving.costmodel import CostModel, load_cost_model
 from margin.serving.pricing import request_work
@@ -212,10 +212,7 @@ class ServingConfig:
     def from_dict(cls, data: Mapping[str, Any], where: str = "serving config") -> ServingConfig:
         if not isinstance(data, Mapping):
             raise InputError(f"{where}: expected an object")
-        names = {f.name for f in fields(cls)}
-        for key in data:
-            if key not in names:
-                raise InputError(f"{where}: unknown field '{key}'")
+        check_fields(where, data, (f.name for f in fields(cls)))
         try:
             return cls(**dict(data))
         except InputError as e:
@@ -242,17 +239,11 @@ class ServingConfig:
         """Read a JSON object of fields (unknown fields are an error); fields it omits
         come from ``base`` (default: the defaults)."""
         p = Path(path)
-        try:
-            data = json.loads(p.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise InputError(f"{p}: config file not found") from None
-        except json.JSONDecodeError as e:
-            raise InputError(f"{p}:{e.lineno}: invalid JSON ({e.msg})") from None
+        if not p.is_file():
+            raise InputError(f"{p}: config file not found")
+        data = parse_structured(p.read_text(encoding="utf-8"), p)
         if base is not None and isinstance(data, dict):
-            known = {f.name for f in fields(cls)}
-            for key in data:
-                if key not in known:
-                    raise InputError(f"{p}: unknown field '{key}'")
+            check_fields(str(p), data, (f.name for f in fields(cls)))
             data = {**base.as_dict(), **data}
         return cls.from_dict(data, str(p))
 
