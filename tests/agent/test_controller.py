@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
@@ -15,6 +17,7 @@ from margin.agent.controller import (
     equimarginal_split,
     verifier_budget,
 )
+from margin.agent.simulator import POLICIES, sample_tasks, simulate
 from margin.core.prices import InputError, PriceVector
 
 F = TeamProduction()
@@ -99,6 +102,62 @@ def test_controller_asks_before_submitting_a_risky_patch() -> None:
     assert d.step == "ask"
     after = c.next_step(EpisodeState(state.steps, True), PriceVector(200.0, risk_price=2.0), 100.0)
     assert after.step == "stop" and after.surplus["stop"] > 0
+
+
+def _episode(c: MarginalController, prices: PriceVector, loss: float) -> list[str]:
+    state, trace = EpisodeState(), []
+    for _ in range(600):
+        d = c.next_step(state, prices, loss=loss)
+        trace.append(d.step)
+        if d.step in ("stop", "abstain"):
+            break
+        state = (
+            EpisodeState(state.steps, True)
+            if d.step == "ask"
+            else state.spend(PHASES.index(d.step))
+        )
+    return trace
+
+
+def test_controller_plans_work_then_review() -> None:
+    """Tests that catch nothing: an unreviewed patch never pays (V·p̄ < L·(1 − p̄)), a
+    reviewed one does. Valuing continuation with the review still available (W⁺), the
+    controller works first and buys the review at the end instead of giving up."""
+    m = EpisodeModel(detect_scale=1e9, review_usd=2.0, review_seconds=60.0)
+    prices = PriceVector(100.0, risk_price=1.0)
+    grid = np.column_stack([np.full((400, 3), (40.0, 16.0, 28.0)), np.arange(400.0)])
+    assert float(m.submit_value(grid, 0.0, 100.0, 200.0).max()) < 0.0
+    trace = _episode(MarginalController(model=m), prices, loss=200.0)
+    assert trace[0] in PHASES and trace[-1] == "stop"
+    ask = trace.index("ask")
+    assert ask >= 30 and trace.count("ask") == 1  # the review comes after the work
+    assert float(m.option_value(np.zeros(4), 0.0, 100.0, 200.0)) == 0.0
+
+
+@given(
+    value=st.floats(5.0, 400.0),
+    loss=st.floats(10.0, 600.0),
+    review=st.floats(0.5, 20.0),
+    seed=st.integers(0, 10_000),
+)
+@settings(max_examples=25, deadline=None)
+def test_no_unreviewed_submit_where_review_pays(
+    value: float, loss: float, review: float, seed: int
+) -> None:
+    """The over-delegation inequality never holds at the end of the controller's episodes,
+    deadlines included: a submitted, unreviewed patch has S(ask) ≤ S(act)."""
+    m = EpisodeModel(detect_scale=40.0, review_usd=review)
+    tasks = sample_tasks(40, value=value, risk_price=1.0, model=m, seed=seed)
+    tasks = dataclasses.replace(
+        tasks, loss=np.full(tasks.n, loss), deadline_steps=tasks.deadline_steps // 3 + 2
+    )
+    res = simulate(POLICIES["marginal"](m), tasks, m)
+    asked = res.human_seconds > 0
+    submit = m.submit_value(res.steps, 0.0, tasks.value, tasks.priced_loss)
+    reviewed = m.submit_value(res.steps, 1.0, tasks.value, tasks.priced_loss)
+    gain = reviewed - submit - m.review_usd - tasks.latency_price * m.review_seconds
+    unreviewed = (res.steps[:, 2] > 0) & ~asked & (submit > 0)
+    assert np.all(gain[unreviewed] <= 1e-9)
 
 
 @given(r1=st.floats(0.0, 20.0), r2=st.floats(0.0, 20.0))

@@ -134,6 +134,25 @@ def test_dual_ascent_step_size_schedule_and_projection() -> None:
     assert s3.mu_latency - 0.25 < 0.0
 
 
+@given(
+    heavy=st.floats(2.0, 1e6),
+    clip=st.floats(0.1, 5.0),
+    mu0=st.floats(0.0, 10.0),
+)
+def test_gradient_clip_bounds_each_move(heavy: float, clip: float, mu0: float) -> None:
+    """One interval at ``heavy``× its target moves µ by at most η·s·g_max (and exactly that
+    when the overshoot exceeds the clip); unclipped, the move grows with the overshoot."""
+    clipped = PriceController(Budgets(cost=1.0), eta0=0.5, initial=(mu0, 0, 0), gradient_clip=clip)
+    raw = PriceController(Budgets(cost=1.0), eta0=0.5, initial=(mu0, 0, 0))
+    up = clipped.update(heavy, 0.0, 0.0).mu_cost - mu0
+    assert up == pytest.approx(0.5 * min(heavy - 1.0, clip))
+    assert raw.update(heavy, 0.0, 0.0).mu_cost - mu0 == pytest.approx(0.5 * (heavy - 1.0))
+    down = PriceController(Budgets(cost=1.0), eta0=0.5, initial=(mu0, 0, 0), gradient_clip=clip)
+    assert down.update(0.0, 0.0, 0.0).mu_cost == pytest.approx(max(0.0, mu0 - 0.5 * min(1, clip)))
+    with pytest.raises(InputError, match="gradient_clip"):
+        PriceController(Budgets(cost=1.0), gradient_clip=0.0)
+
+
 def test_polyak_average_of_iterates_after_burn_in() -> None:
     ctl = PriceController(Budgets(cost=1.0), eta0=1.0, burn_in=2)
     iterates = [ctl.update(c, 0.0, 0.0).mu_cost for c in (3.0, 2.0, 4.0, 0.5, 2.5)]

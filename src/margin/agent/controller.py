@@ -18,12 +18,15 @@ abstaining (the outside option, 0):
 
     W(T, asked) = max(0, V·p̄(T) − (ρ + ρ_irr·φ)·L·(1 − p̄(T))·(1 − det(T_v))·(1 − κ·asked)),
 
-with ``p̄`` the success probability averaged over the depth prior. The controller takes the
-phase step with the highest Eq. 1 surplus ``W(next) − W(now) − ΔC − λ·ΔL``, judged over a
-few repetitions of the same phase and over bundles along the Cobb–Douglas expansion path
-(complements pay together). When no phase step pays, it asks for a review if that pays
-(``ask`` buys κ of the remaining risk for the human's time), else stops — submitting when
-the submit value is positive, abstaining otherwise. At the stopping point marginal
+with ``p̄`` the success probability averaged over the depth prior. A plan keeps the review
+as an option: its terminal value is ``W⁺(T) = max(W(T, asked), W(T, 1) − H − λ·H_s)``
+(H, H_s the review's price and seconds). The controller takes the phase step with the
+highest Eq. 1 surplus ``W⁺(next) − W⁺(now) − ΔC − λ·ΔL``, judged over a few repetitions of
+the same phase and over bundles along the Cobb–Douglas expansion path (complements pay
+together), so "work, then ask for review" is a plan it can find; before a deadline a plan
+must fit the steps left (one of them for asking). When no phase step pays, it asks for a
+review if that pays (``ask`` buys κ of the remaining risk for the human's time), else stops
+— submitting when the submit value is positive, abstaining otherwise. At the stopping point marginal
 products per USD are equal across the active phases (Eq. 2/8), and "minimize tokens" or
 "skip the tests" are visible misallocations.
 """
@@ -250,6 +253,37 @@ class EpisodeModel:
         """W(T, asked) = max(0, submit value): the agent may always abstain."""
         return np.asarray(np.maximum(self.submit_value(steps, asked, value, priced_loss), 0.0))
 
+    def option_value(
+        self,
+        steps: npt.ArrayLike,
+        asked: npt.ArrayLike,
+        value: npt.ArrayLike,
+        priced_loss: npt.ArrayLike,
+        latency_price: npt.ArrayLike = 0.0,
+    ) -> FloatArray:
+        """Value of stopping at T with the review still available (the plan's terminal value).
+
+        ``W⁺(T, asked) = max(W(T, asked), W(T, 1) − H − λ·H_s)`` while no review has been
+        bought (``H`` = ``review_usd``, ``H_s`` = ``review_seconds``), else ``W(T, 1)``. A
+        plan "work h more steps, then decide whether to ask" is worth ``W⁺(T + h)``: the
+        controller values continuation with this, so it can plan to work first and buy the
+        review at the end, when the review's catch (κ of the escaping risk) is worth most.
+
+        Examples
+        --------
+        >>> m = EpisodeModel()
+        >>> t = np.array([20.0, 8.0, 14.0, 10.0])
+        >>> bare = float(m.stop_value(t, 0.0, 40.0, 200.0))
+        >>> with_review = float(m.option_value(t, 0.0, 40.0, 200.0))
+        >>> bare, with_review > bare
+        (0.0, True)
+        """
+        asked_f = np.asarray(asked, dtype=np.float64)
+        own = self.stop_value(steps, asked_f, value, priced_loss)
+        reviewed = self.stop_value(steps, 1.0, value, priced_loss)
+        price = self.review_usd + np.asarray(latency_price, dtype=np.float64) * self.review_seconds
+        return np.asarray(np.where(asked_f > 0, own, np.maximum(own, reviewed - price)))
+
 
 @dataclass(frozen=True, slots=True)
 class EpisodeState:
@@ -298,6 +332,7 @@ class MarginalController:
         value: npt.ArrayLike,
         priced_loss: npt.ArrayLike,
         latency_price: npt.ArrayLike,
+        remaining: npt.ArrayLike | None = None,
     ) -> tuple[FloatArray, FloatArray]:
         """Eq. 1 surplus of each step for a batch of episodes.
 
@@ -305,6 +340,11 @@ class MarginalController:
         and the best average surplus over the lookahead (same-phase repetitions and bundles
         along the expansion path). ``ask`` is the review's gain net of its price, ``stop``
         and ``abstain`` are 0 in ``horizon`` and their value in ``one_step``.
+
+        ``remaining`` (steps left before the episode's deadline; unlimited by default)
+        makes the plan finite: a plan of ``h`` steps needs ``h ≤ remaining`` and keeps the
+        review option (W⁺) only if one more step is left for asking, ``h + 1 ≤ remaining``;
+        otherwise it ends at W.
         """
         m = self.model
         t = np.atleast_2d(np.asarray(steps, dtype=np.float64))
@@ -313,7 +353,21 @@ class MarginalController:
         v = np.broadcast_to(np.asarray(value, dtype=np.float64), (n,))
         pl = np.broadcast_to(np.asarray(priced_loss, dtype=np.float64), (n,))
         lam = np.broadcast_to(np.asarray(latency_price, dtype=np.float64), (n,))
-        w0 = m.stop_value(t, ask, v, pl)
+        # continuation is valued with the review still available (W⁺), so "work, then ask"
+        # is a plan the lookahead can see; ``ask`` itself is judged against stopping now
+        rem = (
+            np.full(n, np.inf)
+            if remaining is None
+            else np.broadcast_to(np.asarray(remaining, dtype=np.float64), (n,))
+        )
+        w0 = np.where(rem >= 1.0, m.option_value(t, ask, v, pl, lam), m.stop_value(t, ask, v, pl))
+        stop_now = m.stop_value(t, ask, v, pl)
+
+        def plan_value(end: FloatArray, h: int) -> FloatArray:
+            w_opt = m.option_value(end, ask, v, pl, lam)
+            w_end = m.stop_value(end, ask, v, pl)
+            return np.asarray(np.where(h + 1 <= rem, w_opt, np.where(h <= rem, w_end, -np.inf)))
+
         step_price = m.step_cost + lam * m.step_seconds
         one = np.zeros((n, len(STEPS)))
         horizon = np.zeros((n, len(STEPS)))
@@ -323,18 +377,20 @@ class MarginalController:
         bundle_best = np.full(n, -np.inf)
         for h in self.lookahead:
             for d in bundles:
-                w = m.stop_value(t + h * d, ask, v, pl)
+                w = plan_value(t + h * d, h)
                 bundle_best = np.maximum(bundle_best, (w - w0) / h - step_price)
         for i in range(len(PHASES)):
             best = np.full(n, -np.inf)
             for h in self.lookahead:
-                w = m.stop_value(t + h * eye[i], ask, v, pl)
+                w = plan_value(t + h * eye[i], h)
                 gain = (w - w0) / h - step_price
                 if h == 1:
                     one[:, i] = gain
                 best = np.maximum(best, gain)
             horizon[:, i] = np.maximum(best, bundle_best)
-        gain_ask = m.stop_value(t, np.ones(n), v, pl) - w0 - m.review_usd - lam * m.review_seconds
+        gain_ask = (
+            m.stop_value(t, np.ones(n), v, pl) - stop_now - m.review_usd - lam * m.review_seconds
+        )
         one[:, ASK] = horizon[:, ASK] = np.where(ask > 0, -np.inf, gain_ask)
         one[:, STOP] = m.submit_value(t, ask, v, pl)
         one[:, ABSTAIN] = 0.0
@@ -386,9 +442,13 @@ class MarginalController:
         value: npt.ArrayLike,
         priced_loss: npt.ArrayLike,
         latency_price: npt.ArrayLike,
+        remaining: npt.ArrayLike | None = None,
     ) -> npt.NDArray[np.intp]:
-        """Vectorized next step index (phase 0-3, ``ASK``, ``STOP`` or ``ABSTAIN``)."""
-        one, horizon = self.surplus(steps, asked, value, priced_loss, latency_price)
+        """Vectorized next step index (phase 0-3, ``ASK``, ``STOP`` or ``ABSTAIN``).
+
+        ``remaining``: steps left before each episode's deadline (see :meth:`surplus`).
+        """
+        one, horizon = self.surplus(steps, asked, value, priced_loss, latency_price, remaining)
         return self._decide(one, horizon, steps)
 
 

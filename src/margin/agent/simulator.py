@@ -225,7 +225,12 @@ class MarginalPolicy:
         self, steps: FloatArray, asked: npt.NDArray[np.bool_], elapsed: IntArray, tasks: TaskBatch
     ) -> IntArray:
         action = self.controller.choose(
-            steps, asked, tasks.value, tasks.priced_loss, tasks.latency_price
+            steps,
+            asked,
+            tasks.value,
+            tasks.priced_loss,
+            tasks.latency_price,
+            remaining=tasks.deadline_steps - elapsed,
         )
         final = elapsed >= tasks.deadline_steps  # out of time: submit only if it pays
         if final.any():

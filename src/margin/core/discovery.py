@@ -822,7 +822,8 @@ class PriceController:
     After each interval with observed spend, latency and risk ``o_j`` against the
     per-interval target ``b_j`` (a budget of Eq. 3 per interval), the price of each
     budgeted resource moves along the normalized dual gradient ``g_j = (o_j − b_j)/b_j``
-    with step ``η_k·s_j``, ``η_k = η0/√k`` (k = 1, 2, ...) and ``s_j`` the price scale of
+    (optionally clipped to ``[−g_max, g_max]``, ``gradient_clip``), with step ``η_k·s_j``,
+    ``η_k = η0/√k`` (k = 1, 2, ...) and ``s_j`` the price scale of
     resource j (a typical value of µ_j, e.g. value per unit of the resource). The rule
     is :class:`DualAscent` (``µ ← max(0, µ + η·g)``) or :class:`MultiplicativeUpdate`,
     by name in :data:`UPDATE_RULES`. Polyak averaging: ``prices_avg`` is the mean of the
@@ -843,6 +844,12 @@ class PriceController:
         Starting prices (µC, µL, µR) >= 0.
     burn_in : int
         Updates excluded from the Polyak average.
+    gradient_clip : float or None
+        g_max > 0, or None (default) for the raw gradient. The normalized gradient is ≥ −1
+        but unbounded above, so one heavy interval moves a price by many steps; clipping
+        bounds it, as the O(1/√k) guarantee of online gradient methods assumes, at a
+        price: overshoots are corrected more slowly (on the built-in economy, g_max = 1
+        let spend run to 2.6× the cost budget, unclipped stays within it).
 
     Examples
     --------
@@ -869,6 +876,7 @@ class PriceController:
         scale: tuple[float, float, float] = (1.0, 1.0, 1.0),
         initial: tuple[float, float, float] = (0.0, 0.0, 0.0),
         burn_in: int = 0,
+        gradient_clip: float | None = None,
     ) -> None:
         if not isinstance(targets, Budgets):
             raise InputError(f"targets: expected Budgets, got {type(targets).__name__}")
@@ -906,6 +914,13 @@ class PriceController:
                 f"PriceController: field 'burn_in' must be an int >= 0, got {burn_in!r}"
             )
         self.burn_in = burn_in
+        if gradient_clip is not None:
+            gradient_clip = check_number(
+                "PriceController", "gradient_clip", gradient_clip, nonnegative=True
+            )
+            if gradient_clip == 0.0:
+                raise InputError("PriceController: field 'gradient_clip' must be > 0")
+        self.gradient_clip = gradient_clip
         self._k = 0
         self._sum = np.zeros(3)
         self._n_avg = 0
@@ -931,7 +946,7 @@ class PriceController:
     def update(
         self, observed_cost: float, observed_latency: float, observed_risk: float
     ) -> ControllerState:
-        """One interval: ``µ ← rule(µ, (o − b)/b, η0/√k · s)``; returns the new prices."""
+        """One interval: ``µ ← rule(µ, clip((o − b)/b), η0/√k · s)``; returns the new prices."""
         obs = np.asarray(
             [
                 check_number("observed", name, x, nonnegative=True)
@@ -943,6 +958,8 @@ class PriceController:
         self._k += 1
         eta = self.eta0 / math.sqrt(self._k)
         g = (obs - self._target) / self._target
+        if self.gradient_clip is not None:
+            g = np.clip(g, -self.gradient_clip, self.gradient_clip)
         mu = self.rule.step(self._mu.copy(), g, eta, self.scale)
         self._mu = np.where(self._active, mu, 0.0)
         if self._k > self.burn_in:
