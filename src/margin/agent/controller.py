@@ -278,11 +278,26 @@ class EpisodeModel:
         >>> bare, with_review > bare
         (0.0, True)
         """
+        return self.stop_values(steps, asked, value, priced_loss, latency_price)[1]
+
+    def stop_values(
+        self,
+        steps: npt.ArrayLike,
+        asked: npt.ArrayLike,
+        value: npt.ArrayLike,
+        priced_loss: npt.ArrayLike,
+        latency_price: npt.ArrayLike = 0.0,
+    ) -> tuple[FloatArray, FloatArray]:
+        """``(W(T, asked), W⁺(T, asked))`` from one evaluation of p̄(T) and det(T_v)."""
+        t = np.asarray(steps, dtype=np.float64)
         asked_f = np.asarray(asked, dtype=np.float64)
-        own = self.stop_value(steps, asked_f, value, priced_loss)
-        reviewed = self.stop_value(steps, 1.0, value, priced_loss)
+        p = self.expected_success(t)
+        escape = np.asarray(priced_loss) * (1.0 - p) * (1.0 - self.detection(t[..., 3]))
+        gain = np.asarray(value) * p
+        own = np.maximum(gain - escape * (1.0 - self.catch_rate * asked_f), 0.0)
         price = self.review_usd + np.asarray(latency_price, dtype=np.float64) * self.review_seconds
-        return np.asarray(np.where(asked_f > 0, own, np.maximum(own, reviewed - price)))
+        reviewed = np.maximum(gain - escape * (1.0 - self.catch_rate), 0.0) - price
+        return np.asarray(own), np.asarray(np.where(asked_f > 0, own, np.maximum(own, reviewed)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -360,12 +375,11 @@ class MarginalController:
             if remaining is None
             else np.broadcast_to(np.asarray(remaining, dtype=np.float64), (n,))
         )
-        w0 = np.where(rem >= 1.0, m.option_value(t, ask, v, pl, lam), m.stop_value(t, ask, v, pl))
-        stop_now = m.stop_value(t, ask, v, pl)
+        stop_now, opt_now = m.stop_values(t, ask, v, pl, lam)
+        w0 = np.where(rem >= 1.0, opt_now, stop_now)
 
         def plan_value(end: FloatArray, h: int) -> FloatArray:
-            w_opt = m.option_value(end, ask, v, pl, lam)
-            w_end = m.stop_value(end, ask, v, pl)
+            w_end, w_opt = m.stop_values(end, ask, v, pl, lam)
             return np.asarray(np.where(h + 1 <= rem, w_opt, np.where(h <= rem, w_end, -np.inf)))
 
         step_price = m.step_cost + lam * m.step_seconds
