@@ -60,6 +60,8 @@ def test_verifier_budget_lowers_realized_risk_monotonically() -> None:
     """Sec. 4, first prediction: risk falls in T_v; utility peaks at an interior T_v."""
     tasks = sample_tasks(300, value=50.0, risk_price=2.0, risk_class="high", seed=3)
     sweep = verifier_sweep(tasks, verify_steps=range(0, 61, 6))
+    assert [r["verify_budget"] for r in sweep] == list(range(0, 61, 6))
+    assert all(r["verify_steps"] <= r["verify_budget"] for r in sweep)  # realized, ≤ asked
     risk = [r["wrong_patch_rate"] for r in sweep]
     util = [r["utility"] for r in sweep]
     assert all(b <= a for a, b in itertools.pairwise(risk))

@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import dataclasses
+import math
+
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
@@ -26,6 +29,7 @@ from margin.capital.rl import (
 )
 from margin.core.prices import InputError
 from margin.core.production import cobb_douglas_allocation
+from margin.diagnose import diagnose
 from margin.ledger.records import LedgerRecord
 
 alphas = st.floats(0.05, 0.3)
@@ -124,6 +128,13 @@ def test_admission_records_stale_rollouts() -> None:
     assert keep.tolist() == [True, True, False]
     assert [r.attributes["stale_rollout"] for r in sink] == [False, False, True]
     assert sink[2].choice is None
+    for r, ok in zip(sink, keep.tolist(), strict=True):  # admit ⟺ gain ≥ δ·A
+        assert (r.attributes["gain"] >= r.attributes["depreciation"]) == ok
+    assert not [f for f in diagnose(sink) if f.count]  # the rule admits nothing stale
+    forced = [dataclasses.replace(sink[2], choice="admit")]  # a stale rollout trained on
+    (finding,) = [f for f in diagnose(forced) if f.count]
+    assert finding.mode == "stale-rollouts"
+    assert finding.loss == pytest.approx((1.0 - math.exp(-5.0)) - (1.0 - 0.3))  # δ·A − g
 
 
 def test_staleness_rule_dominates_best_fixed_eta() -> None:

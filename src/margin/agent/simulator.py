@@ -412,11 +412,20 @@ def verifier_sweep(
 
     Read/plan/edit are held fixed; for each T_v the wrong-patch rate (realized risk) and
     the mean utility are reported. Realized risk falls monotonically in T_v; utility
-    peaks where the marginal product of T_v meets its marginal cost.
+    peaks where the marginal product of T_v meets its marginal cost. Each row carries the
+    requested budget as ``verify_budget`` and the :meth:`PolicyResult.summary` means,
+    whose ``verify_steps`` is the realized mean (below the budget when deadlines cut
+    episodes short).
+
+    Examples
+    --------
+    >>> rows = verifier_sweep(sample_tasks(50, seed=1), verify_steps=[0, 10])
+    >>> [r["verify_budget"] for r in rows], rows[0]["verify_steps"]
+    ([0.0, 10.0], 0.0)
     """
     m = model if model is not None else EpisodeModel()
     out = []
     for tv in verify_steps:
         r = simulate(_FixedVerify(work, int(tv)), tasks, m).summary()
-        out.append({"verify_steps": float(tv), **r})
+        out.append({"verify_budget": float(tv), **r})
     return out

@@ -515,6 +515,8 @@ def admit_rollouts(
     """Admit a rollout of lag k iff its depreciated marginal value ``v·e^{−ωk}`` ≥ cost.
 
     With ``sink``, one record per rollout; ``attributes["stale_rollout"]`` marks drops.
+    Each record carries the stale-rollout detector's two sides: ``depreciation`` δ·A =
+    ``v·(1 − e^{−ωk})`` and ``gain`` g = ``v − c`` (admit ⟺ g ≥ δ·A).
     """
     k = np.asarray(lags, dtype=np.float64)
     mv = fresh_value * np.exp(-omega * k)
@@ -534,6 +536,7 @@ def admit_rollouts(
                         "marginal_value": m,
                         "marginal_cost": marginal_cost,
                         "depreciation": fresh_value - m,
+                        "gain": fresh_value - marginal_cost,
                         "stale_rollout": not ok,
                     },
                 )
