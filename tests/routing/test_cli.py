@@ -212,3 +212,86 @@ def test_compare_json_and_plots(model_and_tables):
         app, ["compare", "--train", str(train), "--values", "1", "--routers", "best_fixed,oracle"]
     )
     assert human.exit_code == 0 and "best_fixed" in human.stdout
+
+
+def _mmlu_folder(tmp: Path, n: int = 60) -> Path:
+    import csv
+
+    gpt4, mix = "gpt-4-1106-preview", "mistralai/Mixtral-8x7B-Instruct-v0.1"
+    folder = tmp / "mmlu_responses"
+    folder.mkdir(exist_ok=True)
+    for subject in ("anatomy", "virology"):
+        with (folder / f"mmlu_{subject}.csv").open("w", newline="") as fh:
+            w = csv.writer(fh)
+            w.writerow(["prompt", mix, gpt4])
+            for k in range(n):
+                hard = k % 2 == 1
+                w.writerow(
+                    [
+                        f"{'hard tricky' if hard else 'easy simple'} {subject} q{k}",
+                        0 if hard else 1,
+                        1,
+                    ]
+                )
+    return folder
+
+
+def test_commands_read_routellm_files(model_and_tables):
+    _, tmp = model_and_tables
+    folder = _mmlu_folder(tmp)
+    res = runner.invoke(
+        app,
+        [
+            "compare",
+            "--train",
+            str(folder),
+            "--values",
+            "0.001,1",
+            "--routers",
+            "marginal,best_fixed,oracle",
+            "--json",
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    assert out["split"]["train_rows"] + out["split"]["test_rows"] == 120
+    assert "two_model" in out and out["best_fixed"]["1.0"] == "gpt-4-1106-preview"
+    model = tmp / "mmlu.router"
+    res = runner.invoke(
+        app, ["fit", "--train", str(folder), "--format", "routellm-mmlu", "--out", str(model)]
+    )
+    assert res.exit_code == 0, res.output
+    one = folder / "mmlu_virology.csv"
+    res = runner.invoke(
+        app, ["choose", "--model", str(model), "--input", str(one), "--value", "1", "--json"]
+    )
+    assert res.exit_code == 0, res.output
+    choices = json.loads(res.stdout)["choices"]
+    assert len(choices) == 60 and choices[0]["sample_id"] == "virology:2"
+    assert {c["model"] for c in choices} <= {
+        "gpt-4-1106-preview",
+        "mistralai/Mixtral-8x7B-Instruct-v0.1",
+    }
+
+
+def test_unknown_formats_exit_2(model_and_tables):
+    _, tmp = model_and_tables
+    folder = _mmlu_folder(tmp)
+    odd = tmp / "odd.jsonl"
+    odd.write_text("{}\n")
+    empty = tmp / "empty_dir"
+    empty.mkdir(exist_ok=True)
+    rb = _write(tmp / "rb_fmt.csv", model_and_tables[0])
+    cases = [
+        ["compare", "--train", str(folder), "--format", "xlsx"],
+        ["fit", "--train", str(odd), "--out", str(tmp / "y.router")],
+        ["fit", "--train", str(empty), "--out", str(tmp / "y.router")],
+        ["compare", "--train", str(rb), "--contaminated", str(odd)],
+        ["choose", "--model", str(tmp / "m.router"), "--input", str(odd), "--value", "1"],
+    ]
+    for args in cases:
+        res = runner.invoke(app, args)
+        assert res.exit_code == 2, (args, res.output)
+        assert res.stderr.count("\n") == 1 and "Traceback" not in res.output, res.stderr
+    assert "unknown format 'xlsx'" in runner.invoke(app, cases[0]).stderr
+    assert not (tmp / "y.router").exists()

@@ -248,3 +248,93 @@ def test_real_mt_bench(shared_data) -> None:
     mean = d.quality.mean(axis=0)
     assert 0.85 < mean[0] < 0.97 and 0.75 < mean[1] < 0.9 and mean[0] > mean[1]
     assert np.all(d.cost[:, 0] > d.cost[:, 1])
+
+
+GPT4, MIX = "gpt-4-1106-preview", "mistralai/Mixtral-8x7B-Instruct-v0.1"
+
+
+def _mmlu_csv(path: Path, rows: list[tuple[str, int, int]]) -> Path:
+    import csv
+
+    with path.open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["prompt", MIX, GPT4])
+        w.writerows(rows)
+    return path
+
+
+def test_detect_format_and_load_any(tmp_path: Path, rb_csv, synth) -> None:
+    from margin.routing.data import DATA_FORMATS, detect_format, load_any
+
+    assert detect_format(rb_csv(data=synth(4))) == "routerbench"
+    generic = tmp_path / "g.csv"
+    generic.write_text("prompt,a|quality,a|cost\nhi,1,0.1\n")
+    assert detect_format(generic) == "generic"
+    prompts_only = tmp_path / "p.csv"
+    prompts_only.write_text("sample_id,prompt\n1,hi\n")
+    assert detect_format(prompts_only) == "routerbench"
+    # bare quality columns of models without a RouteLLM price stay RouterBench
+    bare = tmp_path / "bare.csv"
+    bare.write_text("prompt,a,b\nhi,1,0\n")
+    assert detect_format(bare) == "routerbench"
+    folder = tmp_path / "mmlu_responses"
+    folder.mkdir()
+    one = _mmlu_csv(folder / "mmlu_anatomy.csv", [("What is " + "x" * 392, 0, 1), ("Why?", 1, 1)])
+    _mmlu_csv(folder / "mmlu_virology.csv", [("How?", 1, 0)])
+    assert detect_format(one) == "routellm-mmlu" and detect_format(folder) == "routellm-mmlu"
+    d = load_any(folder)
+    assert d.models == (MIX, GPT4) and d.n == 3
+    assert d.tasks == ("anatomy", "anatomy", "virology")
+    assert d.quality.tolist() == [[0.0, 1.0], [1.0, 1.0], [1.0, 0.0]]
+    # 100 prompt tokens + 1 answer token at $10/$30 per M tokens (ROUTELLM_PRICES)
+    assert d.cost[0, 1] == pytest.approx((10 * 100 + 30 * 1) / 1e6)
+    contaminated = tmp_path / "bad.jsonl"
+    contaminated.write_text('{"eval_prompt": "Why?"}\n')
+    clean = load_any(folder, contaminated=contaminated)
+    assert clean.n == 2 and clean.dropped == 1
+    gsm = tmp_path / "gsm8k_responses.csv"
+    gsm.write_text(f"prompt,{MIX},{GPT4},{MIX}_response,{GPT4}_response\n2+2?,1,1,4,four\n")
+    assert detect_format(gsm) == "routellm-gsm8k" and detect_format(tmp_path) == "routellm-gsm8k"
+    assert load_any(gsm).models == (MIX, GPT4)
+    # a forced format is used as given; every name in DATA_FORMATS is accepted
+    assert load_any(one, "routerbench").labeled is False
+    assert set(DATA_FORMATS) >= {"auto", "routellm-mt-bench", "routerarena"}
+
+
+def test_load_any_errors_name_the_path(tmp_path: Path) -> None:
+    from margin.routing.data import detect_format, load_any
+
+    with pytest.raises(InputError, match="unknown format 'xlsx'"):
+        load_any(tmp_path / "a.csv", "xlsx")
+    j = tmp_path / "x.jsonl"
+    j.write_text("{}\n")
+    with pytest.raises(InputError, match=r"x\.jsonl: unknown routing data format"):
+        detect_format(j)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(InputError, match="unknown routing data folder"):
+        load_any(empty)
+    with pytest.raises(InputError, match="file not found"):
+        load_any(tmp_path / "missing.csv")
+    rb = tmp_path / "rb.csv"
+    rb.write_text("prompt,a,a|total_cost\nhi,1,0.1\n")
+    with pytest.raises(InputError, match="RouteLLM data only"):
+        load_any(rb, contaminated=j)
+    with pytest.raises(InputError, match="folder of one JSONL file per model"):
+        load_any(j, "routerarena")
+
+
+@pytest.mark.data
+def test_load_any_detects_the_shared_routing_data(shared_data) -> None:
+    from margin.routing.data import detect_format, load_any
+
+    mt = shared_data("routing/routellm/mt_bench/judgements.jsonl").parent
+    assert detect_format(mt) == "routellm-mt-bench"
+    gsm = shared_data("routing/routellm/gsm8k/gsm8k_responses.csv")
+    assert detect_format(gsm) == "routellm-gsm8k"
+    arena = shared_data("routing/routerarena/gemini-2.0-flash-001.jsonl").parent
+    assert detect_format(arena) == "routerarena"
+    assert load_any(arena).n == 809
+    anatomy = shared_data("routing/routellm/mmlu_responses/mmlu_anatomy.csv")
+    assert detect_format(anatomy.parent) == "routellm-mmlu"
+    assert load_any(anatomy).n == 135

@@ -63,7 +63,7 @@ def test_shrinkage_collapses_to_prior_on_noise():
     assert 0.0 <= est.weight_ <= 1.0
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=10, deadline=None)
 @given(
     st.lists(st.lists(st.sampled_from([0.0, 1.0]), min_size=2, max_size=2), min_size=8, max_size=30)
 )

@@ -185,3 +185,35 @@ def test_latency_price_from_speed_table_and_from_data(fitted):
     r2 = MarginalRouter(guard=False).fit(timed)
     assert r2.route(timed.subset([1]), 1.0, latency_price=0.1).names() != ["large"]
     assert r2.route(timed.subset([1]), 1.0).names() == ["large"]
+
+
+def test_selection_rule_on_hand_computed_gains():
+    r = MarginalRouter(guard_z=2.0)
+    # three candidates on k = 4 rows: gains (1, 1, 1, 1), (3, -1, 3, -1), (2, 2, 2, 2.4)
+    D = np.array([[1.0, 1, 1, 1], [3, -1, 3, -1], [2, 2, 2, 2.4]])
+    s1, gram = D.sum(axis=1), D @ D.T
+    # candidate 1 (mean 1, SE 0) and 3 (mean 2.1, SE 0.1) qualify; 2 (mean 1, SE 1.15) does
+    # not; the best is 3 and candidate 1 is not within one paired SE (0.1) of it: pick 3
+    assert r._select(s1, gram, 4) == 3
+    # gains (1, 1, 1, 1) and (0.9, 1.1, 1, 1.2): the better second one leads by 0.05 < its
+    # paired SE 0.065, so the one-standard-error rule keeps the first (more conservative)
+    D2 = np.array([[1.0, 1, 1, 1], [0.9, 1.1, 1, 1.2]])
+    assert r._select(D2.sum(axis=1), D2 @ D2.T, 4) == 1
+    # nothing beats the population choice by 2 SE: 0
+    D3 = np.array([[1.0, -1, 1, -1]])
+    assert r._select(D3.sum(axis=1), D3 @ D3.T, 4) == 0
+
+
+def test_guard_departs_only_with_a_cross_validated_significant_gain(fitted):
+    d, _ = fitted
+    r = MarginalRouter(seed=0).fit(d)
+    departs = np.isfinite(r.kappa_)
+    # easy prompts are solved by the small model: at V = 1 the text model must be used
+    assert departs[VALUE_TIERS.index(1.0)]
+    assert r.route(d.subset([0, 1]), 1.0).names() == ["small", "large"]
+    # every departing tier passed the cross-validated test of the selection rule
+    assert np.all(r.guard_gain_[departs] > r.guard_z * r.guard_se_[departs])
+    strict = MarginalRouter(seed=0, guard_z=50.0).fit(d)
+    assert not np.isfinite(strict.kappa_).any()
+    b = int(np.argmax(1.0 * d.quality.mean(axis=0) - d.cost.mean(axis=0)))
+    assert np.all(strict.route(d, 1.0).choice == b)

@@ -15,6 +15,13 @@ tables are pooled and split by task (stratified) with ``--holdout`` and ``--seed
 both is split the same way, its held-out part going to test. Test rows whose prompt also
 occurs in training are removed (counted as ``leaked``).
 
+Every command reads the formats of :func:`margin.routing.data.load_any`: ``--format auto``
+(the default) detects RouterBench and generic CSVs, RouteLLM's MMLU (a ``mmlu_*.csv`` file
+or the ``mmlu_responses`` folder), GSM8K (``gsm8k_responses.csv`` or its folder) and
+MT-Bench (the folder with ``question.jsonl`` and ``judgements.jsonl``), and a RouterArena
+folder; ``--format NAME`` forces one. ``--contaminated FILE`` drops RouteLLM's
+contaminated prompts. An unknown format is an error (exit 2).
+
 Bad input prints one line to stderr and exits with code 2.
 """
 
@@ -47,12 +54,43 @@ err_console = Console(stderr=True)
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 
 
-def _load(paths: list[Path]) -> Any:
-    from margin.routing.data import concat_datasets, load_table
+FormatOpt = Annotated[
+    str,
+    typer.Option(
+        "--format",
+        help="Data format: auto (detected from the path and header), routerbench, generic, "
+        "routellm-mmlu, routellm-gsm8k, routellm-mt-bench, routerarena.",
+    ),
+]
+ContaminatedOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--contaminated",
+        help="RouteLLM contaminated_prompts.jsonl: drop those prompts (RouteLLM data only).",
+    ),
+]
+
+
+def _reader(fmt: str, contaminated: Path | None) -> Any:
+    """``path -> RoutingDataset`` for ``--format``/``--contaminated`` (checked up front)."""
+    from margin.routing.data import DATA_FORMATS, load_any
+
+    if fmt not in DATA_FORMATS:
+        raise InputError(f"--format: unknown format '{fmt}' (known: {', '.join(DATA_FORMATS)})")
+
+    def read(path: Path, require_models: bool = True) -> Any:
+        return load_any(path, fmt, require_models=require_models, contaminated=contaminated)
+
+    return read
+
+
+def _load(paths: list[Path], fmt: str = "auto", contaminated: Path | None = None) -> Any:
+    from margin.routing.data import concat_datasets
 
     if not paths:
         raise InputError("--train: at least one file is required")
-    return concat_datasets([load_table(p) for p in paths])
+    read = _reader(fmt, contaminated)
+    return concat_datasets([read(p) for p in paths])
 
 
 def _values(text: str) -> list[float]:
@@ -84,6 +122,8 @@ def fit(
     train: Annotated[list[Path], typer.Option("--train", help="Training table(s).")],
     out: Annotated[Path, typer.Option("--out", help="Where to write the model file.")],
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    fmt: FormatOpt = "auto",
+    contaminated: ContaminatedOpt = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Fit the risk-adjusted router of Eq. 4 on labeled tables and save it."""
@@ -91,7 +131,7 @@ def fit(
     from margin.routing.router import MarginalRouter
 
     with guard():
-        data = _load(train)
+        data = _load(train, fmt, contaminated)
         router = MarginalRouter(seed=seed).fit(data)
         meta = {
             "train": [str(p) for p in train],
@@ -126,10 +166,10 @@ def choose(
     ledger: Annotated[
         Path | None, typer.Option("--ledger", help="Append decisions to this ledger.")
     ] = None,
+    fmt: FormatOpt = "auto",
     as_json: JsonFlag = False,
 ) -> None:
     """Choose a model for every usable row of INPUT (Eq. 4)."""
-    from margin.routing.data import load_table
     from margin.routing.persist import load_router
     from margin.routing.router import MarginalRouter
 
@@ -137,10 +177,11 @@ def choose(
         v = _price("--value", value)
         lam = _price("--latency-price", latency_price)
         rho = _price("--risk-price", risk_price)
+        read = _reader(fmt, None)
         router, _ = load_router(model)
         if not isinstance(router, MarginalRouter):
             raise InputError(f"{model}: not a model written by `route fit`")
-        data = load_table(input_, require_models=False)
+        data = read(input_, require_models=False)
         sink: list[Any] | None = [] if ledger is not None else None
         routing = router.route(data, v, latency_price=lam, risk_price=rho, sink=sink)
         if ledger is not None and sink is not None:
@@ -171,32 +212,38 @@ def choose(
 
 
 def _split(
-    train: list[Path], test: list[Path], holdout: float, seed: int
+    train: list[Path],
+    test: list[Path],
+    holdout: float,
+    seed: int,
+    fmt: str = "auto",
+    contaminated: Path | None = None,
 ) -> tuple[Any, Any, dict[str, Any]]:
-    from margin.routing.data import concat_datasets, load_table, train_test_split
+    from margin.routing.data import concat_datasets, train_test_split
 
     if not train:
         raise InputError("--train: at least one file is required")
     if not 0.0 < holdout < 1.0:
         raise InputError(f"--holdout: must be in (0, 1), got {holdout}")
+    read = _reader(fmt, contaminated)
     tr_keys = {p.resolve() for p in train}
     te_keys = {p.resolve() for p in test}
     tr_parts, te_parts = [], []
     if not test:
-        pooled = concat_datasets([load_table(p) for p in train])
+        pooled = concat_datasets([read(p) for p in train])
         a, b = train_test_split(pooled, holdout, seed)
         tr_parts, te_parts = [a], [b]
         how = f"pooled --train files, stratified by task, {holdout:.0%} held out, seed {seed}"
     else:
         for p in train:
-            d = load_table(p)
+            d = read(p)
             if p.resolve() in te_keys:
                 a, b = train_test_split(d, holdout, seed)
                 tr_parts.append(a)
                 te_parts.append(b)
             else:
                 tr_parts.append(d)
-        te_parts += [load_table(p) for p in test if p.resolve() not in tr_keys]
+        te_parts += [read(p) for p in test if p.resolve() not in tr_keys]
         how = (
             "--test files; files also in --train split by task with "
             f"{holdout:.0%} held out, seed {seed}"
@@ -235,6 +282,8 @@ def compare(
         str | None, typer.Option(help="Comma-separated router names (default: all).")
     ] = None,
     plots: Annotated[Path | None, typer.Option("--plots", help="Write PNG plots here.")] = None,
+    fmt: FormatOpt = "auto",
+    contaminated: ContaminatedOpt = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Our router and every peer on held-out rows: utility, regret, gap closed, AIQ."""
@@ -255,7 +304,7 @@ def compare(
                 raise InputError(f"--routers: unknown router '{name}' (known: {list(ROUTERS)})")
         if plots is not None and plots.exists() and not plots.is_dir():
             raise InputError(f"--plots: {plots} is not a folder")
-        tr, te, info = _split(train, list(test or []), holdout, seed)
+        tr, te, info = _split(train, list(test or []), holdout, seed, fmt, contaminated)
         fitted = {}
         with Progress(console=err_console, transient=True, disable=as_json) as bar:
             task = bar.add_task("fitting routers", total=len(names))

@@ -8,10 +8,13 @@ __getattr__, __dir__, __all__ = attach(
     __name__,
     {
         "data": [
+            "DATA_FORMATS",
             "ROUTELLM_PRICES",
             "LoadReport",
             "RoutingDataset",
             "concat_datasets",
+            "detect_format",
+            "load_any",
             "load_generic",
             "load_routerarena",
             "load_routerbench",
@@ -80,10 +83,13 @@ __getattr__, __dir__, __all__ = attach(
 
 if TYPE_CHECKING:
     from margin.routing.data import (
+        DATA_FORMATS as DATA_FORMATS,
         ROUTELLM_PRICES as ROUTELLM_PRICES,
         LoadReport as LoadReport,
         RoutingDataset as RoutingDataset,
         concat_datasets as concat_datasets,
+        detect_format as detect_format,
+        load_any as load_any,
         load_generic as load_generic,
         load_routellm_gsm8k as load_routellm_gsm8k,
         load_routellm_mmlu as load_routellm_mmlu,

@@ -44,11 +44,14 @@ import numpy.typing as npt
 from margin.core.prices import InputError
 
 __all__ = [
+    "DATA_FORMATS",
     "ROUTELLM_PRICES",
     "LoadReport",
     "RoutingDataset",
     "concat_datasets",
+    "detect_format",
     "estimate_tokens",
+    "load_any",
     "load_generic",
     "load_routellm_gsm8k",
     "load_routellm_mmlu",
@@ -898,3 +901,153 @@ def load_routerarena(files: Sequence[str | Path]) -> RoutingDataset:
             ),
         ),
     )
+
+
+# --------------------------------------------------------------------------- any format
+
+#: Data formats read by :func:`load_any` (and the CLI's ``--format``); ``auto`` detects one.
+DATA_FORMATS: tuple[str, ...] = (
+    "auto",
+    "routerbench",
+    "generic",
+    "routellm-mmlu",
+    "routellm-gsm8k",
+    "routellm-mt-bench",
+    "routerarena",
+)
+
+_ROUTELLM_FORMATS = ("routellm-mmlu", "routellm-gsm8k", "routellm-mt-bench")
+
+
+def _csv_header(path: Path) -> list[str]:
+    try:
+        with path.open(newline="", encoding="utf-8") as fh:
+            return next(csv.reader(fh), [])
+    except UnicodeDecodeError as e:
+        raise InputError(f"{path}: not UTF-8 text ({e.reason})") from None
+    except csv.Error as e:
+        raise InputError(f"{path}: malformed CSV ({e})") from None
+
+
+def _first_json(path: Path) -> Any:
+    for _, rec in _jsonl(path):
+        return rec
+    return None
+
+
+def _is_routerarena(path: Path) -> bool:
+    try:
+        rec = _first_json(path)
+    except InputError:
+        return False
+    return isinstance(rec, dict) and {"global_index", "llm_selected"} <= set(rec)
+
+
+def detect_format(path: str | Path) -> str:
+    """The data format of ``path`` (a name of :data:`DATA_FORMATS` other than ``auto``).
+
+    Rules, first match wins:
+
+    * a CSV whose header has ``<model>|quality`` columns → ``generic``;
+    * a CSV with ``<model>|total_cost`` columns → ``routerbench``;
+    * a CSV of ``prompt`` and bare model columns that are all priced in
+      :data:`ROUTELLM_PRICES` (and nothing else) → ``routellm-gsm8k`` when every model
+      also has a ``<model>_response`` column, else ``routellm-mmlu``;
+    * any other CSV → ``routerbench`` (a table of prompts, maybe with bare 0/1 columns);
+    * a folder holding ``question.jsonl`` and ``judgements.jsonl`` → ``routellm-mt-bench``;
+      one holding ``mmlu_*.csv`` → ``routellm-mmlu``; one holding
+      ``gsm8k_responses.csv`` → ``routellm-gsm8k``; one holding two or more JSONL files of
+      RouterArena records (``global_index``, ``llm_selected``) → ``routerarena``.
+
+    Anything else is an :class:`InputError` naming the path.
+
+    Examples
+    --------
+    >>> import tempfile, os
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     p = os.path.join(tmp, "x.csv")
+    ...     _ = open(p, "w").write("prompt,gpt-4-1106-preview\\nhi,1\\n")
+    ...     detect_format(p)
+    'routellm-mmlu'
+    """
+    p = Path(path)
+    if p.is_dir():
+        if (p / "question.jsonl").is_file() and (p / "judgements.jsonl").is_file():
+            return "routellm-mt-bench"
+        if any(p.glob("mmlu_*.csv")):
+            return "routellm-mmlu"
+        if (p / "gsm8k_responses.csv").is_file():
+            return "routellm-gsm8k"
+        if sum(_is_routerarena(f) for f in sorted(p.glob("*.jsonl"))) >= 2:
+            return "routerarena"
+        raise InputError(
+            f"{p}: unknown routing data folder (expected RouteLLM MMLU, GSM8K or MT-Bench "
+            "files, or RouterArena JSONL files); pass --format"
+        )
+    if not p.is_file():
+        raise InputError(f"{p}: file not found")
+    if p.suffix.lower() != ".csv":
+        raise InputError(
+            f"{p}: unknown routing data format (known: {', '.join(DATA_FORMATS[1:])}); "
+            "pass --format"
+        )
+    header = _csv_header(p)
+    if any(h.endswith("|quality") for h in header):
+        return "generic"
+    if any(h.endswith("|total_cost") for h in header):
+        return "routerbench"
+    rest = [h for h in header if h != "prompt"]
+    bare = [h for h in rest if not h.endswith("_response")]
+    if (
+        "prompt" in header
+        and bare
+        and all(h in ROUTELLM_PRICES for h in bare)
+        and all(h[: -len("_response")] in bare for h in rest if h.endswith("_response"))
+    ):
+        responses = all(f"{mo}_response" in header for mo in bare)
+        return "routellm-gsm8k" if responses else "routellm-mmlu"
+    return "routerbench"
+
+
+def load_any(
+    path: str | Path,
+    format: str = "auto",
+    *,
+    require_models: bool = True,
+    contaminated: str | Path | None = None,
+) -> RoutingDataset:
+    """Read routing data in any format of :data:`DATA_FORMATS` (``auto``:
+    :func:`detect_format`). ``contaminated`` (a RouteLLM ``contaminated_prompts.jsonl``)
+    drops the listed prompts and applies to the RouteLLM formats only; a RouterArena input
+    is a folder of one JSONL file per model.
+
+    Examples
+    --------
+    >>> import tempfile, os
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     p = os.path.join(tmp, "x.csv")
+    ...     _ = open(p, "w").write("prompt,gpt-4-1106-preview\\nhi,1\\n")
+    ...     d = load_any(p)
+    >>> d.models, d.quality.tolist(), round(float(d.cost[0, 0]), 8)
+    (('gpt-4-1106-preview',), [[1.0]], 4e-05)
+    """
+    if format not in DATA_FORMATS:
+        raise InputError(f"--format: unknown format '{format}' (known: {', '.join(DATA_FORMATS)})")
+    p = Path(path)
+    fmt = detect_format(p) if format == "auto" else format
+    if contaminated is not None and fmt not in _ROUTELLM_FORMATS:
+        raise InputError(f"{p}: a contaminated-prompts list applies to RouteLLM data only ({fmt})")
+    if fmt == "routerbench":
+        return load_routerbench(p, require_models=require_models)
+    if fmt == "generic":
+        return load_generic(p)
+    if fmt == "routellm-mmlu":
+        return load_routellm_mmlu(p, contaminated=contaminated)
+    if fmt == "routellm-gsm8k":
+        gsm = p / "gsm8k_responses.csv" if p.is_dir() else p
+        return load_routellm_gsm8k(gsm, contaminated=contaminated)
+    if fmt == "routellm-mt-bench":
+        return load_routellm_mt_bench(p, contaminated=contaminated)
+    if not p.is_dir():
+        raise InputError(f"{p}: RouterArena data is a folder of one JSONL file per model")
+    return load_routerarena([f for f in sorted(p.glob("*.jsonl")) if _is_routerarena(f)])

@@ -14,10 +14,22 @@ router starts from the population choice ``b(V)`` — the model with the best *m
 on the training data at this request's prices — and departs from it only when the
 per-prompt surplus advantage exceeds a margin ``τ(V) = κ(V)·V``. Per value tier, the
 source of q̂ (the shrunk text model or the per-task prior) and ``κ`` are chosen on
-out-of-fold training predictions: candidates must beat the population choice by
-``guard_z`` paired standard errors, then the one-standard-error rule keeps the most
-conservative candidate within one paired standard error of the best one (``κ = ∞`` means
-"always use the population choice").
+out-of-fold training predictions by the *selection rule* S: candidates must beat the
+population choice by ``guard_z`` paired standard errors, then the one-standard-error rule
+keeps the most conservative candidate within one paired standard error of the best one
+(``κ = ∞`` means "always use the population choice").
+
+S picks the best of 15 candidates on the rows it is judged on, so its in-sample gain is
+biased upward (the winner's curse). The departure is therefore tested on an honest
+estimate of S itself, by repeated cross-validation of the selection step: the out-of-fold
+rows are split into ``cv`` folds ``guard_repeats`` times; on each split S is run on the
+other folds and the candidate it picks is scored on the held-out fold, giving per row the
+mean held-out gain ``d_k = u_k(S) − u_k(b)``. The tier keeps S's full-data pick only if
+
+    mean(d) > guard_z · sd(d)/√n                                  (one-sided test)
+
+and otherwise uses the population choice (``κ = ∞``). Everything is decided on training
+rows only.
 """
 
 from __future__ import annotations
@@ -166,12 +178,26 @@ class MarginalRouter:
         Tune the departure margins κ(V) on out-of-fold predictions (see module docstring).
     guard_z : float
         A departure from the population choice must raise out-of-fold utility by this many
-        paired standard errors (2 ≈ a one-sided test at 2.5%).
+        paired standard errors (2 ≈ a one-sided test at 2.5%), both inside the selection
+        rule and in the cross-validated test of the rule (module docstring).
+    guard_repeats : int
+        Number of random ``cv``-fold partitions in the cross-validated test of the
+        selection rule (more repeats, less Monte Carlo noise in the decision).
     featurizer : TextFeaturizer, optional
     speed_table : mapping, optional
         Per-model ``{"ttft", "prefill", "decode"}`` speeds giving l̂ via
         :class:`TokenLatencyEstimator` when the training data has no latency.
     cv, seed : int
+
+    Attributes
+    ----------
+    kappa_, source_ : ndarray, one entry per tier of :data:`VALUE_TIERS`
+        The departure margin κ (``inf``: always the population choice) and the q̂ source
+        (0 text model, 1 task prior) of each value tier.
+    guard_gain_, guard_se_ : ndarray, one entry per tier
+        The cross-validated mean gain per prompt of the selection rule over the population
+        choice and its standard error (USD); a tier departs only where
+        ``guard_gain_ > guard_z·guard_se_`` (NaN when the guard was not tuned).
 
     Examples
     --------
@@ -193,6 +219,7 @@ class MarginalRouter:
         cvar_level: float = 0.95,
         guard: bool = True,
         guard_z: float = 2.0,
+        guard_repeats: int = 200,
         featurizer: TextFeaturizer | None = None,
         speed_table: Mapping[str, Mapping[str, float]] | None = None,
         cv: int = 5,
@@ -205,6 +232,7 @@ class MarginalRouter:
         self.cvar_level = cvar_level
         self.guard = guard
         self.guard_z = guard_z
+        self.guard_repeats = guard_repeats
         self.featurizer = featurizer
         self.cv = cv
         self.seed = seed
@@ -241,6 +269,8 @@ class MarginalRouter:
         )
         self.kappa_ = np.zeros(len(VALUE_TIERS))
         self.source_ = np.zeros(len(VALUE_TIERS), dtype=np.intp)
+        self.guard_gain_ = np.full(len(VALUE_TIERS), np.nan)
+        self.guard_se_ = np.full(len(VALUE_TIERS), np.nan)
         if self.guard and train.n >= 4 * self.cv:
             self._tune_guard(train, X, Q)
         return self
@@ -258,35 +288,69 @@ class MarginalRouter:
             )
         C = np.asarray(train.cost)
         rows = np.arange(X.n)
+        n = X.n
+        # the repeated partitions of the cross-validated test (the same for every tier)
+        partitions = [
+            folds(n, self.cv, self.seed * 1_000 + r + 1) for r in range(self.guard_repeats)
+        ]
         for t, v in enumerate(VALUE_TIERS):
             realized = v * Q - C
             b = int(np.argmax(realized.mean(axis=0)))
             # candidates in order of preference on ties: population choice, prior, text model
-            cands: list[tuple[int, float, FloatArray]] = [(1, math.inf, realized[:, b])]
+            meta: list[tuple[int, float]] = [(1, math.inf)]
+            utils: list[FloatArray] = [realized[:, b]]
             for src in (1, 0):
                 s = v * sources[src] - c_hat
                 best = np.argmax(s, axis=1)
                 gain = s[rows, best] - s[:, b]
                 for kappa in sorted(KAPPA_GRID, reverse=True)[1:]:
                     choice = np.where(gain > kappa * v, best, b)
-                    cands.append((src, kappa, realized[rows, choice]))
-            # a departure must beat the population choice by ``guard_z`` paired standard
-            # errors; among those, the one-standard-error rule picks the first (most
-            # conservative) candidate within one paired SE of the best
-            base = cands[0][2]
-            ok = [0] + [
-                i
-                for i in range(1, len(cands))
-                if (d := cands[i][2] - base).mean() > self.guard_z * d.std(ddof=1) / math.sqrt(X.n)
-            ]
-            cands = [cands[i] for i in ok]
-            means = np.array([c[2].mean() for c in cands])
-            top = int(np.argmax(means))
-            diffs = [cands[top][2] - c[2] for c in cands]
-            se = np.array([d.std(ddof=1) / math.sqrt(X.n) for d in diffs])
-            pick = next(i for i in range(len(cands)) if means[top] - means[i] <= se[i])
-            self.source_[t] = cands[pick][0]
-            self.kappa_[t] = cands[pick][1]
+                    meta.append((src, kappa))
+                    utils.append(realized[rows, choice])
+            D = np.stack(utils[1:]) - utils[0]  # (candidates, n) paired gains over b
+            s1, gram = D.sum(axis=1), D @ D.T
+            pick = self._select(s1, gram, n)
+            # honest test of the selection rule: repeated cross-validation of the choice
+            d = np.zeros(n)
+            if pick > 0:
+                for part in partitions:
+                    for held in part:
+                        Dh = D[:, held]
+                        i = self._select(s1 - Dh.sum(axis=1), gram - Dh @ Dh.T, n - held.size)
+                        if i > 0:
+                            d[held] += Dh[i - 1]
+                d /= len(partitions)
+            self.guard_gain_[t] = float(d.mean())
+            self.guard_se_[t] = float(d.std(ddof=1) / math.sqrt(n))
+            if pick > 0 and self.guard_gain_[t] > self.guard_z * self.guard_se_[t]:
+                self.source_[t], self.kappa_[t] = meta[pick]
+            else:
+                self.source_[t], self.kappa_[t] = meta[0]
+
+    def _select(self, s1: FloatArray, gram: FloatArray, k: int) -> int:
+        """The selection rule S on ``k`` rows: 0 for the population choice, else 1 + the
+        index of the candidate it picks, from the sufficient statistics of the candidates'
+        paired gains over the population choice on those rows (``s1`` their sums, ``gram``
+        their cross-products; a held-out fold is subtracted in O(candidates²)).
+
+        A candidate qualifies when its mean gain exceeds ``guard_z`` paired standard errors;
+        among the qualified ones and the population choice (gain 0), the first (most
+        conservative) whose mean is within one paired standard error of the best is kept.
+        """
+        mean = s1 / k
+        diag = np.diag(gram)
+        se = np.sqrt(np.maximum(diag - k * mean**2, 0.0) / ((k - 1) * k))
+        ok = np.flatnonzero(mean > self.guard_z * se)
+        if ok.size == 0:
+            return 0
+        top = int(ok[np.argmax(mean[ok])])
+        if mean[top] <= se[top]:  # the population choice is within one SE of the best
+            return 0
+        # paired SE of (top − c) for every candidate c
+        var = diag[top] - 2.0 * gram[top] + diag - k * (mean[top] - mean) ** 2
+        se_top = np.sqrt(np.maximum(var, 0.0) / ((k - 1) * k))
+        # candidates are ordered from the most to the least conservative
+        return int(next(c for c in ok if mean[top] - mean[c] <= se_top[c])) + 1
 
     # ------------------------------------------------------------------ estimates
     def features(self, data: RoutingDataset) -> Features:
