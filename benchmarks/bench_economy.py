@@ -2,7 +2,9 @@
 
 Prints one JSON object: wall seconds of the full run (siloed, shared and the four
 one-layer swaps), of the two main regimes alone, the number of model calls simulated,
-records written, and the welfare figures, so speed and results are tracked together.
+records written, the welfare figures and the prefix cache's figures per regime (policy,
+evictions, hit rates overall, of the agent calls and by V tier, model spend saved), so
+speed and results are tracked together.
 """
 
 from __future__ import annotations
@@ -40,6 +42,17 @@ def main() -> None:
                 "welfare_siloed": round(full.siloed.total.welfare, 2),
                 "welfare_shared": round(full.shared.total.welfare, 2),
                 "attribution": {k: round(v, 2) for k, v in full.attribution.items()},
+                "cache": {
+                    name: {
+                        k: (
+                            {t: round(x, 4) for t, x in v.items()}
+                            if isinstance(v, dict)
+                            else (round(v, 4) if isinstance(v, float) else v)
+                        )
+                        for k, v in res.cache.items()
+                    }
+                    for name, res in (("siloed", full.siloed), ("shared", full.shared))
+                },
             }
         )
     )

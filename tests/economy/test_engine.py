@@ -161,22 +161,29 @@ def test_ledger_records_each_dollar_once_and_sums_to_welfare(economy_run):
 def test_every_regret_names_its_ex_post_optimum_and_tokens_are_on_routing_and_serving(
     economy_run,
 ):
+    from margin.economy.engine import _agent_contexts
+
     r, siloed, shared = economy_run
     cfg = r.config
-    per_call = round(cfg.call_prompt_tokens) + round(cfg.call_output_tokens)
+    out = round(cfg.call_output_tokens)
     bg = draw_stream(cfg).background
     for recs in (siloed, shared):
         assert all(x.ex_post_optimal is not None for x in recs if x.regret is not None)
+        routing_tokens = 0
         for x in recs:
             if x.layer == "routing":
                 names = {o.name for o in x.options}
                 assert x.ex_post_optimal in names
                 assert (x.regret or 0.0) > 0 or x.ex_post_optimal == x.choice
-                assert x.usage.total == per_call * int(x.attributes["calls"])
-        routing_tokens = sum(x.usage.total for x in recs if x.layer == "routing")
+                calls = int(x.attributes["calls"])
+                # every call sends the task's whole context; cached tokens are their own bucket
+                prompts = _agent_contexts(np.zeros(calls, dtype=np.intp), cfg, 1)[0]
+                assert x.usage.input + x.usage.cached_input == int(prompts.sum())
+                assert x.usage.output == out * calls
+                routing_tokens += calls
         serving = [x for x in recs if x.layer == "serving"]
         n_agent_calls = sum(1 for x in serving if x.tenant == "coding")
-        assert routing_tokens == per_call * n_agent_calls
+        assert routing_tokens == n_agent_calls
         # background requests carry their own tokens; a coding call's are on its routing record
         assert sum(x.usage.total for x in serving) == int((bg.prompt + bg.output).sum())
         assert all(x.usage.total == 0 for x in serving if x.tenant == "coding")

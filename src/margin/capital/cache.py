@@ -48,6 +48,7 @@ __all__ = [
     "LFUPolicy",
     "LRUPolicy",
     "PricedPolicy",
+    "PricedPrefixEviction",
     "ReuseRule",
     "make_cache_policy",
     "replay",
@@ -310,6 +311,27 @@ class PricedPolicy:
         seen, again = self._seen[int(last)][k], self._again[int(last)][k]
         return (again + 0.5) / (seen + 1.0)
 
+    def _key(self, value: float, tokens: int, p: float, now: float) -> float:
+        """Heap key ``ln(V·n·p̂) + (δ_S + r)·t`` (−∞ for a worthless block)."""
+        x = value * tokens * p
+        return math.log(x) + self.rate * now if x > 0 else -math.inf
+
+    def _count_hit(self, hits: int, row: int) -> float:
+        """Count a hit of a block that had ``hits`` hits; returns p̂ at its new count."""
+        k = hits if hits < self.max_hits else self.max_hits
+        again, seen = self._again[row], self._seen[row]
+        again[k] += 1
+        if k < self.max_hits:
+            k += 1
+        seen[k] += 1
+        return (again[k] + 0.5) / (seen[k] + 1.0)
+
+    def _count_write(self, row: int) -> float:
+        """Count a newly written block; returns p̂(0, row)."""
+        seen = self._seen[row]
+        seen[0] += 1
+        return (self._again[row][0] + 0.5) / (seen[0] + 1.0)
+
     def _victim(self) -> tuple[float, int]:
         heap, store = self._heap, self._store
         while True:
@@ -324,31 +346,21 @@ class PricedPolicy:
         e = store.get(block)
         if e is not None:
             # e = [key, hits, value, version, counter row]
-            hits, row = e[1], e[4]
-            k = hits if hits < self.max_hits else self.max_hits
-            again, seen = self._again[row], self._seen[row]
-            again[k] += 1
-            hits += 1
-            if k < self.max_hits:
-                k += 1
-            seen[k] += 1
-            key = math.log(e[2] * tokens * (again[k] + 0.5) / (seen[k] + 1.0)) + self.rate * now
+            key = self._key(e[2], tokens, self._count_hit(e[1], e[4]), now)
             self._version += 1
             e[0] = key
-            e[1] = hits
+            e[1] += 1
             e[3] = self._version
             heapq.heappush(self._heap, (key, self._version, block))
             return float(e[2])
         row = 1 if last else 0
-        seen = self._seen[row]
-        seen[0] += 1
-        p = (self._again[row][0] + 0.5) / (seen[0] + 1.0)
+        p = self._count_write(row)
         rate = self.rate
         if self.write_cost > 0 or self.holding_cost > 0:
             worth = value * tokens * p / rate if rate > 0 else math.inf
             if worth - self.holding_cost / max(rate, 1e-300) <= self.write_cost * tokens:
                 return MISS
-        key = math.log(value * tokens * p) + rate * now
+        key = self._key(value, tokens, p, now)
         if len(store) >= self.capacity:
             vkey, victim = self._victim()
             if vkey >= key:
@@ -379,6 +391,150 @@ class PricedPolicy:
 
     def __len__(self) -> int:
         return len(self._store)
+
+
+class PricedPrefixEviction:
+    """Value-aware eviction for a serving prefix cache: :class:`PricedPolicy`'s ranking.
+
+    Structurally a :class:`margin.serving.prefix.PrefixEviction` (the capital layer does
+    not import serving): the simulator notifies it when a block is ``written`` (with the
+    writer's value V, its tokens n and the block before it in the prompt), ``hit`` and
+    ``unreferenced``, and asks it for a ``victim``. The victim is the evictable block with
+    the lowest value of keeping it (Eq. 10, as in :class:`PricedPolicy`),
+
+        W_b(t) = V_b·n_b·p̂(k_b, last_b)·exp(−(δ_S + r)·(t − t_b)) / (δ_S + r) − h/(δ_S + r),
+
+    with t_b the time the block last became unreferenced (a block being read does not
+    depreciate), k_b its hits and p̂ the online reuse probability of a block with k hits,
+    counted by the same :class:`PricedPolicy` code (its ``_count_write``, ``_count_hit``
+    and ``_key``). Here t is the simulator's clock in seconds, so δ_S and r = −ln β are
+    per second. Every entry of a prefix cache holds the same number of KV blocks, so the
+    holding cost h shifts every W_b equally and does not change the ranking; the cache
+    admits every finished prompt (the simulator's behaviour), so there is no admission
+    test here. ``block_tokens`` marks a block with fewer tokens as a request-final
+    partial block (``last``), which has its own p̂ row.
+
+    A prefix block is reusable only while every block before it is cached, so only
+    *leaves* (unreferenced blocks none of whose cached children remain) are evictable:
+    a chain is given up from its tail, as vLLM's prefix cache does. Otherwise the most-hit
+    head of a long chain (whose own p̂ is lowest: such blocks are the oldest) would go
+    first and strand the whole chain behind it.
+
+    Parameters
+    ----------
+    depreciation : float
+        δ_S per second.
+    discount : float
+        β per second (r = −ln β).
+    block_tokens : int or None
+        Tokens of a full hash block (None: no partial-block row).
+
+    Examples
+    --------
+    Two unreferenced blocks of equal size and age: the low-value one is evicted first.
+
+    >>> p = PricedPrefixEviction(depreciation=0.0, discount=0.999)
+    >>> p.written(1, 50.0, 512, 0.0, -1); p.written(2, 0.05, 512, 0.0, -1)
+    >>> p.victim(), len(p)
+    (2, 1)
+    """
+
+    name = "priced"
+
+    def __init__(
+        self,
+        *,
+        depreciation: float,
+        discount: float = 0.995,
+        block_tokens: int | None = None,
+        max_hits: int = 16,
+    ) -> None:
+        self._rank = PricedPolicy(
+            1, depreciation=depreciation, discount=discount, max_hits=max_hits
+        )
+        self.block_tokens = block_tokens
+        # block -> [key, hits, value, version, row, tokens, unreferenced, parent, children]
+        self._entries: dict[int, list[Any]] = {}
+        self._heap: list[tuple[float, int, int]] = []
+        self._evictable = 0  # unreferenced leaves
+        self._version = 0
+
+    def _push(self, block: int, e: list[Any]) -> None:
+        self._version += 1
+        e[3] = self._version
+        heapq.heappush(self._heap, (e[0], self._version, block))
+
+    def written(self, block: int, value: float, tokens: int, now: float, parent: int) -> None:
+        rank = self._rank
+        bt = self.block_tokens
+        row = 1 if bt is not None and tokens < bt else 0
+        key = rank._key(value, tokens, rank._count_write(row), now)
+        pe = self._entries.get(parent)
+        if pe is not None:
+            if pe[6] and pe[8] == 0:
+                self._evictable -= 1
+            pe[8] += 1
+        else:
+            parent = -1
+        e = [key, 0, value, 0, row, tokens, True, parent, 0]
+        self._entries[block] = e
+        self._evictable += 1
+        self._push(block, e)
+
+    def hit(self, block: int, now: float) -> None:
+        e = self._entries.get(block)
+        if e is None:
+            return
+        rank = self._rank
+        e[0] = rank._key(e[2], e[5], rank._count_hit(e[1], e[4]), now)
+        e[1] += 1
+        self._version += 1
+        e[3] = self._version  # invalidates its heap entries
+        if e[6]:
+            e[6] = False
+            if e[8] == 0:
+                self._evictable -= 1
+
+    def unreferenced(self, block: int, now: float) -> None:
+        e = self._entries.get(block)
+        if e is None or e[6]:
+            return
+        rank = self._rank
+        e[0] = rank._key(e[2], e[5], rank.reuse_probability(e[1], bool(e[4])), now)
+        e[6] = True
+        if e[8] == 0:
+            self._evictable += 1
+            self._push(block, e)
+        if len(self._heap) > 4 * len(self._entries) + 1024:
+            self._heap = [(v[0], v[3], b) for b, v in self._entries.items() if v[6]]
+            heapq.heapify(self._heap)
+
+    def victim(self) -> int:
+        heap, entries = self._heap, self._entries
+        while heap:
+            _, version, b = heapq.heappop(heap)
+            e = entries.get(b)
+            if e is None or e[3] != version or not e[6] or e[8]:
+                continue
+            del entries[b]
+            self._evictable -= 1
+            pe = entries.get(e[7])
+            if pe is not None:
+                pe[8] -= 1
+                if pe[8] == 0 and pe[6]:
+                    # the parent is a leaf again
+                    self._evictable += 1
+                    self._push(e[7], pe)
+            return b
+        raise InputError("priced prefix eviction: no unreferenced block to evict")
+
+    def value_of(self, block: int) -> float | None:
+        """The provenance value V of a cached ``block`` (None when not cached)."""
+        e = self._entries.get(block)
+        return None if e is None else float(e[2])
+
+    def __len__(self) -> int:
+        return self._evictable
 
 
 PolicyFactory = Callable[..., CachePolicy]

@@ -39,6 +39,35 @@ layer's OPT-13B on A100 cost model); a clean trace is worth $1 of capability to 
 trainer and costs $0.20 of update tokens; a policy version per 60 s plus a geometric
 asynchronous lag of mean 2 versions.
 
+KV cache (Sec. 3.4; the numbers that decide whether the cache is under pressure):
+
+* agent context: call k of a task sends the task's whole context, its repository
+  context R plus every earlier step's new prompt (``call_prompt_tokens``) and output
+  (``call_output_tokens``) tokens, so call k shares its prefix with call k−1. On
+  SWE-Bench Pro (SWE-agent + GPT-5, 730 tasks) a least-squares fit of tokens per call
+  against steps gives R = 17,288 tokens and 783 tokens of growth per step; the growth
+  per step used here is the economy's 1,000 + 200 tokens. The serving cluster is the
+  OPT-13B/A100 model with 60k tokens of KV per replica, so R is scaled to
+  ``repo_context_tokens`` = 2,048 and the agent compacts its history (context
+  management, as SWE-agent and Claude Code do) when the context would pass
+  ``context_window_tokens`` = 8,192: the context restarts at R + one step (the
+  repository blocks stay shared). Working set: a coding task holds ~5k tokens on
+  average; with ~20-40 tasks in flight (siloed tasks last ~850 s) plus the background
+  tenants' unshared prompts (~2.2k tokens/s written), the 4 × 60k tokens of KV turn over
+  in tens of seconds, so reuse competes with eviction (assumption, scaled);
+* blocks: ``hash_block_tokens`` = 512 (Mooncake's hash-block size); background chat
+  and long-context requests carry their own, unshared blocks;
+* priced eviction (shared regime): δ_S = 0.2297 per minute = 0.003828 per second, the
+  :func:`margin.capital.depreciation.trace_depreciation` fit on the Mooncake
+  conversation trace (kvcache-ai/Mooncake, Apache-2.0); discount β = 0.999 per second
+  (assumption); each block carries the published value of the task that wrote it;
+* cache-read price: a cached prompt token costs ``1 − cache_read_discount`` = 10% of an
+  uncached one and output tokens cost ``output_input_price_ratio`` = 8× input tokens
+  (gpt-5-mini in the built-in LiteLLM price table: $2.5e-7 / $2.5e-8 / $2e-6 per input /
+  cached / output token, the GPT-5 family's ratios; the agent calibration is GPT-5). A
+  call's price is its tier's per-step price with its cached tokens discounted:
+  ``step_cost·(1 − d·cached/(prompt + ratio·output))``.
+
 Budgets of Eq. 3 (a policy choice, set so that they bind in some intervals and not in
 others; per task, turned into per-interval targets by the expected tasks per interval):
 cost $0.50 per task ≈ 1.1× the mean model spend of the unconstrained shared regime on
@@ -112,7 +141,14 @@ _TIER_SOURCES = {
     )
 }
 
-_INT_FIELDS = ("seed", "n_coding", "replicas", "verify_lookahead", "closed_loop_passes")
+_INT_FIELDS = (
+    "seed",
+    "n_coding",
+    "replicas",
+    "verify_lookahead",
+    "closed_loop_passes",
+    "hash_block_tokens",
+)
 _POSITIVE = (
     "horizon_s",
     "interval_s",
@@ -128,6 +164,9 @@ _POSITIVE = (
     "latency_sla_per_task",
     "risk_envelope_per_task",
     "eta0",
+    "repo_context_tokens",
+    "context_window_tokens",
+    "cache_discount_per_s",
 )
 
 
@@ -193,6 +232,17 @@ class EconomyConfig:
     closed_loop_passes : int
         Extra serving simulations in which each task's calls are re-issued one after the
         other at the previous pass's realized latencies (0: open loop at the quote).
+    repo_context_tokens, context_window_tokens : float
+        R, the repository context every call of a task starts with, and the context size
+        at which the agent compacts its history (module docstring).
+    hash_block_tokens : int
+        Tokens per prefix-cache hash block.
+    cache_depreciation_per_s, cache_discount_per_s : float
+        δ_S and β (per second) of the shared regime's priced prefix eviction.
+    cache_read_discount : float
+        d, the share of an input token's price saved when it is read from the cache.
+    output_input_price_ratio : float
+        Price of an output token relative to an input token.
     data_dir : str or None
         Shared data folder; when set, tiers, chat lengths and ω are recalibrated from it.
     """
@@ -237,6 +287,13 @@ class EconomyConfig:
     verify_lookahead: int = 8
     closed_loop_passes: int = 1
     test_blind_share: float = 0.078
+    repo_context_tokens: float = 2048.0
+    context_window_tokens: float = 8192.0
+    hash_block_tokens: int = 512
+    cache_depreciation_per_s: float = 0.2297 / 60.0
+    cache_discount_per_s: float = 0.999
+    cache_read_discount: float = 0.9
+    output_input_price_ratio: float = 8.0
     data_dir: str | None = field(default=None)
 
     def __post_init__(self) -> None:
@@ -270,6 +327,23 @@ class EconomyConfig:
         if not self.test_blind_share < 1.0:
             raise InputError(
                 f"{where}: field 'test_blind_share' must be in [0, 1), got {self.test_blind_share}"
+            )
+        if not self.cache_read_discount <= 1.0:
+            raise InputError(
+                f"{where}: field 'cache_read_discount' must be in [0, 1], "
+                f"got {self.cache_read_discount}"
+            )
+        if not self.cache_discount_per_s <= 1.0:
+            raise InputError(
+                f"{where}: field 'cache_discount_per_s' must be in (0, 1], "
+                f"got {self.cache_discount_per_s}"
+            )
+        if self.context_window_tokens < (
+            self.repo_context_tokens + self.call_prompt_tokens + self.call_output_tokens
+        ):
+            raise InputError(
+                f"{where}: field 'context_window_tokens' must hold the repository context "
+                "plus one step (repo_context_tokens + call_prompt_tokens + call_output_tokens)"
             )
         if self.interval_s > self.horizon_s:
             raise InputError(f"{where}: field 'interval_s' must be <= 'horizon_s'")

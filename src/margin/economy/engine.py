@@ -80,6 +80,7 @@ from margin.agent.simulator import (
     TaskBatch as AgentTasks,
     simulate,
 )
+from margin.capital.cache import PricedPrefixEviction, ReuseRule
 from margin.capital.rl import admit_rollouts
 from margin.core.allocation import allocate_batch
 from margin.core.discovery import Budgets, ControllerState, PriceController
@@ -88,6 +89,7 @@ from margin.economy.config import EconomyConfig, calibrate_from_data
 from margin.economy.stream import BACKGROUND_TENANTS, TaskStream, draw_stream
 from margin.ledger.records import LedgerRecord, Outcome, RecordSink, TokenUsage, usd_to_nanos
 from margin.serving.costmodel import CostModel, load_cost_model
+from margin.serving.prefix import PrefixEvictionFactory
 from margin.serving.pricing import PriorityQueueModel, request_work
 from margin.serving.schedulers import FCFS, PricedScheduler, Scheduler
 from margin.serving.simulator import ServingConfig, SimulationResult, Simulator
@@ -183,7 +185,11 @@ class RegimeResult:
     ``layers`` maps each of :data:`LAYER_NAMES` to its :class:`LayerReport`; ``total`` is
     their sum (welfare, cost, regret, risk) with latency the mean coding-task latency.
     ``prices`` lists the published (µC, λ, ρ) per interval; ``tier_choice`` the tier index
-    per coding task; ``task_welfare`` the realized welfare per coding task.
+    per coding task; ``task_welfare`` the realized welfare per coding task. ``cache``
+    summarizes the serving prefix cache: eviction ``policy``, ``evictions``, token
+    ``hit_rate`` over all prompts and ``coding_hit_rate`` over the agent calls,
+    ``hit_rate_by_value`` (prompt tokens read from the cache over prompt tokens, by the
+    request's V tier), ``cached_tokens`` and the model spend it saved (``saved_usd``).
     """
 
     regime: Regime
@@ -195,10 +201,12 @@ class RegimeResult:
     task_welfare: FloatArray
     calls: int
     rejected_background: int
+    cache: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "regime": self.regime.name,
+            "cache": dict(self.cache),
             "layers": {k: v.as_dict() for k, v in self.layers.items()},
             "total": self.total.as_dict(),
             "success_rate": self.success_rate,
@@ -407,6 +415,90 @@ def _realized_welfare(
     )
 
 
+#: V tiers of the cache's hit-rate breakdown (USD): background, then coding-task quartiles
+#: of the default lognormal (median $20).
+_V_TIERS: tuple[tuple[str, float, float], ...] = (
+    ("V<1", 0.0, 1.0),
+    ("1<=V<10", 1.0, 10.0),
+    ("10<=V<40", 10.0, 40.0),
+    ("V>=40", 40.0, math.inf),
+)
+
+
+def _agent_contexts(
+    ct: IntArray, config: EconomyConfig, first_id: int
+) -> tuple[IntArray, list[list[int]], int]:
+    """Prompt tokens and prefix-block hashes of every agent call (calls of a task are
+    contiguous in ``ct``, in step order).
+
+    Call k of a task sends ``R + g + e·(g + o)`` tokens, ``e`` the steps since the last
+    compaction (R the repository context, g new prompt and o output tokens per step); when
+    that would pass the context window, the history is compacted and ``e`` restarts at 0.
+    A full hash block's id depends only on (task, epoch, block index), the blocks inside R
+    on (task, block index), so call k's full blocks repeat call k−1's; a partial last block
+    is unique to its call. Returns (prompts, hashes per call, next free id).
+
+    Examples
+    --------
+    >>> cfg = EconomyConfig(repo_context_tokens=1024, context_window_tokens=4096,
+    ...                     call_prompt_tokens=1000, call_output_tokens=200)
+    >>> p, h, _ = _agent_contexts(np.array([0, 0, 0, 0, 1]), cfg, 1)
+    >>> p.tolist()
+    [2024, 3224, 2024, 3224, 2024]
+    >>> h[0], h[1], h[2]
+    ([1, 2, 5, 12], [1, 2, 5, 6, 7, 8, 13], [1, 2, 16, 23])
+    """
+    R = round(config.repo_context_tokens)
+    g = round(config.call_prompt_tokens)
+    o = round(config.call_output_tokens)
+    C = round(config.context_window_tokens)
+    H = config.hash_block_tokens
+    n = ct.size
+    prompts = np.zeros(n, dtype=np.int64)
+    hashes: list[list[int]] = []
+    nxt = first_id
+    n_repo = R // H
+    per_epoch = C // H + 1
+    prev = -1
+    repo: list[int] = []
+    epoch_base = 0
+    e = 0
+    for i, x in enumerate(ct.tolist()):
+        if x != prev:
+            prev = x
+            repo = list(range(nxt, nxt + n_repo))
+            nxt += n_repo
+            e = 0
+        P = R + g + e * (g + o)
+        if e > 0 and P + o > C:
+            e = 0
+            P = R + g
+        if e == 0:
+            epoch_base = nxt
+            nxt += per_epoch
+        full = P // H
+        h = repo[: min(full, n_repo)] + list(range(epoch_base + n_repo, epoch_base + full))
+        if P % H:
+            h.append(nxt)
+            nxt += 1
+        prompts[i] = P
+        hashes.append(h)
+        e += 1
+    return prompts, hashes, nxt
+
+
+def _hit_rate_by_value(
+    value: FloatArray, cached: FloatArray, prompt: FloatArray
+) -> dict[str, float]:
+    """Prompt tokens read from the cache over prompt tokens, per :data:`_V_TIERS`."""
+    out: dict[str, float] = {}
+    for name, lo, hi in _V_TIERS:
+        sel = (value >= lo) & (value < hi)
+        if sel.any():
+            out[name] = float(cached[sel].sum() / max(prompt[sel].sum(), 1.0))
+    return out
+
+
 # --------------------------------------------------------------------------- one regime
 
 
@@ -467,7 +559,18 @@ def run_regime(
     n = stream.n
     acc = _Acc(n)
     cost_model: CostModel = load_cost_model({})
-    serving_cfg = ServingConfig(replicas=config.replicas)
+    serving_cfg = ServingConfig(replicas=config.replicas, prefix_routing=True)
+    eviction: PrefixEvictionFactory | None = None
+    if regime.shared("serving"):
+        # the capital layer's priced policy: each block carries its writer's published V
+
+        def eviction() -> PricedPrefixEviction:
+            return PricedPrefixEviction(
+                depreciation=config.cache_depreciation_per_s,
+                discount=config.cache_discount_per_s,
+                block_tokens=config.hash_block_tokens,
+            )
+
     call_work = float(
         request_work(
             [round(config.call_prompt_tokens)], [round(config.call_output_tokens)], cost_model
@@ -616,9 +719,13 @@ def run_regime(
     tt = np.concatenate(call_time) if call_time else np.zeros(0)
     n_agent = ct.size
     arrival = np.concatenate([tt, bg.arrival])
-    prompt = np.concatenate(
-        [np.full(n_agent, round(config.call_prompt_tokens), dtype=np.int64), bg.prompt]
-    )
+    agent_prompt, hashes, nxt = _agent_contexts(ct, config, 1)
+    H = config.hash_block_tokens
+    for p_bg in bg.prompt.tolist():
+        nb = -(-int(p_bg) // H)
+        hashes.append(list(range(nxt, nxt + nb)))
+        nxt += nb
+    prompt = np.concatenate([agent_prompt, bg.prompt])
     output = np.concatenate(
         [np.full(n_agent, round(config.call_output_tokens), dtype=np.int64), bg.output]
     )
@@ -631,6 +738,8 @@ def run_regime(
     def serve(arrival: FloatArray) -> tuple[IntArray, SimulationResult]:
         """Replay every call arriving at ``arrival`` under ``sched``; (arrival order, result)."""
         order = np.argsort(arrival, kind="stable")
+        lens = np.array([len(hashes[i]) for i in order.tolist()], dtype=np.int64)
+        ids = [b for i in order.tolist() for b in hashes[i]]
         trace = Trace(
             arrival=arrival[order],
             prompt=prompt[order],
@@ -639,9 +748,13 @@ def run_regime(
             tenants=("coding", *BACKGROUND_TENANTS),
             value=value[order],
             latency_price=lam_call[order],
+            hash_offsets=np.concatenate([[0], np.cumsum(lens)]),
+            hash_ids=np.asarray(ids, dtype=np.int64),
+            hash_block_tokens=H,
             source="economy",
         )
-        return order, Simulator(serving_cfg, model=cost_model).run(trace, sched)
+        sim = Simulator(serving_cfg, model=cost_model, eviction=eviction)
+        return order, sim.run(trace, sched)
 
     order, sim = serve(arrival)
     # closed loop: a task's next call is issued after its previous call returned
@@ -666,6 +779,36 @@ def run_regime(
     all_work = np.concatenate([np.full(n_agent, call_work), bg_work])
     max_defer = sched.max_defer_s if isinstance(sched, PricedScheduler) else 0.0
     e2e = np.where(done, e2e, max_defer + all_work)
+    # ---- prefix cache: cached prompt tokens are billed at the cache-read price
+    cached = np.asarray(sim.cached_tokens, dtype=np.float64)[inv]
+    out_tok = round(config.call_output_tokens)
+    per_call = np.where(acc.n_calls > 0, acc.model_cost / np.maximum(acc.n_calls, 1), 0.0)
+    saved_call = (
+        per_call[ct]
+        * config.cache_read_discount
+        * cached[:n_agent]
+        / (agent_prompt + config.output_input_price_ratio * out_tok)
+        if n_agent
+        else np.zeros(0)
+    )
+    saved = np.bincount(ct, weights=saved_call, minlength=n) if n_agent else np.zeros(n)
+    cached_task = np.bincount(ct, weights=cached[:n_agent], minlength=n) if n_agent else np.zeros(n)
+    prompt_task = (
+        np.bincount(ct, weights=agent_prompt.astype(np.float64), minlength=n)
+        if n_agent
+        else np.zeros(n)
+    )
+    acc.model_cost = acc.model_cost - saved
+    all_prompt = prompt.astype(np.float64)
+    cache_summary: dict[str, Any] = {
+        "policy": sim.prefix_policy,
+        "evictions": sim.prefix_evictions,
+        "hit_rate": float(cached.sum() / max(all_prompt.sum(), 1.0)),
+        "coding_hit_rate": float(cached[:n_agent].sum() / max(all_prompt[:n_agent].sum(), 1.0)),
+        "hit_rate_by_value": _hit_rate_by_value(value, cached, all_prompt),
+        "cached_tokens": int(cached.sum()),
+        "saved_usd": float(saved.sum()),
+    }
     # ---- realized coding outcomes
     call_lat = np.bincount(ct, weights=e2e[:n_agent], minlength=n) if n_agent else np.zeros(n)
     latency = acc.own_time + call_lat
@@ -748,7 +891,9 @@ def run_regime(
             latency=0.0,
             risk=float((admit & acc.wrong).sum()),
             regret=float(cap_regret.sum()),
-            decisions=int(candidate.sum()),
+            # rollout admissions and the prefix cache's reuse decisions (tasks with a
+            # second call)
+            decisions=int(candidate.sum()) + int((acc.n_calls > 1).sum()),
         ),
     }
     total = LayerReport(
@@ -785,6 +930,12 @@ def run_regime(
             ct,
             n_agent,
             charge_of,
+            (
+                np.asarray(cached_task, dtype=np.float64),
+                np.asarray(prompt_task, dtype=np.float64),
+                np.asarray(saved, dtype=np.float64),
+                str(cache_summary["policy"]),
+            ),
         )
     return RegimeResult(
         regime=regime,
@@ -796,6 +947,7 @@ def run_regime(
         task_welfare=task_welfare,
         calls=int(e2e.size),
         rejected_background=int((~bg_done).sum()),
+        cache=cache_summary,
     )
 
 
@@ -896,6 +1048,7 @@ def _write_records(
     ct: IntArray,
     n_agent: int,
     charge_of: FloatArray,
+    cache: tuple[FloatArray, FloatArray, FloatArray, str],
 ) -> None:
     """One LedgerRecord per decision, following :mod:`margin.diagnose.detectors`.
 
@@ -905,6 +1058,7 @@ def _write_records(
     """
     tag = regime.name
     tiers = config.tiers
+    cached_task, prompt_task, saved_task, cache_policy = cache
     tok = TokenUsage(
         input=round(config.call_prompt_tokens), output=round(config.call_output_tokens)
     )
@@ -944,8 +1098,13 @@ def _write_records(
                     options=opts,
                     prices=pr,
                     tenant="coding",
-                    # the model calls' tokens and money, recorded once: here
-                    usage=TokenUsage(input=tok.input * n_calls, output=tok.output * n_calls),
+                    # the model calls' tokens and money, recorded once: here (prompt
+                    # tokens read from the prefix cache billed at the cache-read price)
+                    usage=TokenUsage(
+                        input=round(prompt_task[x] - cached_task[x]),
+                        cached_input=round(cached_task[x]),
+                        output=tok.output * n_calls,
+                    ),
                     cost_nanos=spend,
                     # realized: the spend only; V·1[success], the loss and the latency are
                     # recorded on the agent and serving records (no double counting)
@@ -964,6 +1123,38 @@ def _write_records(
                     },
                 )
             )
+            # capital: the prefix cache's reuse of the task's earlier calls (Eq. 1's reuse
+            # vs recompute at the task's V; its blocks were written by the task itself,
+            # so V_w = V_r). Its saving is already in the routing record's spend.
+            if n_calls > 1:
+                reused = round(cached_task[x])
+                kappa = float(saved_task[x]) / reused if reused else 0.0
+                v_task = float(pr.value)
+                rule = ReuseRule(prefill_price_per_token=kappa)
+                sink.append(
+                    LedgerRecord(
+                        request_id=rid,
+                        layer="capital",
+                        choice="reuse" if reused else "recompute",
+                        options=rule.options(v_task, v_task, max(reused, 1)),
+                        prices=PriceVector(v_task),
+                        tenant="coding",
+                        outcome=Outcome(quality=0.0, cost_nanos=0),
+                        attributes={
+                            "regime": tag,
+                            "kind": "cache_reuse",
+                            "policy": cache_policy,
+                            "cache_misuse": False,
+                            "reused_tokens": reused,
+                            "prompt_tokens": round(prompt_task[x]),
+                            "hit_rate": float(cached_task[x] / max(prompt_task[x], 1.0)),
+                            "saved_usd": float(saved_task[x]),
+                            "value_reader": v_task,
+                            "value_writer": v_task,
+                            "value_mismatch_log": 0.0,
+                        },
+                    )
+                )
             # agent: the episode's final decision (act / ask / abstain) and its options
             p = plans[it][j]
             em = p.model

@@ -35,6 +35,13 @@ __getattr__, __dir__, __all__ = attach(
             "request_work",
             "simulate_priority_queue",
         ],
+        "prefix": [
+            "PREFIX_EVICTIONS",
+            "LRUEviction",
+            "PrefixEviction",
+            "PrefixEvictionFactory",
+            "make_prefix_eviction",
+        ],
         "profiles": ["DISTSERVE_A100_80G", "DISTSERVE_SOURCE"],
         "schedulers": [
             "FCFS",
@@ -85,6 +92,13 @@ if TYPE_CHECKING:
     )
     from margin.serving.predictor import (
         OutputLengthPredictor as OutputLengthPredictor,
+    )
+    from margin.serving.prefix import (
+        PREFIX_EVICTIONS as PREFIX_EVICTIONS,
+        LRUEviction as LRUEviction,
+        PrefixEviction as PrefixEviction,
+        PrefixEvictionFactory as PrefixEvictionFactory,
+        make_prefix_eviction as make_prefix_eviction,
     )
     from margin.serving.pricing import (
         PriorityQueueModel as PriorityQueueModel,

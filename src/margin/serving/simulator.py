@@ -17,10 +17,11 @@ decode step needs a block and none is free, the lowest-priority running request 
 preempted: by recomputation on a prefill-capable replica (vLLM's default: its KV is
 dropped and its prompt plus generated tokens are prefilled again) or by swapping on a
 decode-only replica. A prefix cache keyed by block hashes (Mooncake ``hash_ids``) keeps
-finished requests' prompt blocks, shares them by reference count and evicts unreferenced
-entries least-recently-used when memory is needed. With ``disaggregated`` prefill and
-decode pools (Splitwise, DistServe), a prefilled request's KV crosses a FIFO link of
-``link_bandwidth`` bytes/s before joining a decode replica.
+finished requests' prompt blocks, shares them by reference count and, when memory is
+needed, evicts unreferenced entries in the order of a pluggable strategy
+(:class:`~margin.serving.prefix.PrefixEviction`; default least-recently-used). With
+``disaggregated`` prefill and decode pools (Splitwise, DistServe), a prefilled request's
+KV crosses a FIFO link of ``link_bandwidth`` bytes/s before joining a decode replica.
 
 Speculative decoding (``spec_gamma > 0``; Sec. 3.3's make-or-buy, Leviathan et al. 2023):
 each request carries an acceptance rate α (``Trace.accept_rate``, else the config's constant
@@ -58,6 +59,12 @@ from margin._io import parse_structured
 from margin.core.prices import InputError, Option, PriceVector, check_fields
 from margin.ledger.records import LedgerRecord, RecordSink
 from margin.serving.costmodel import CostModel, load_cost_model
+from margin.serving.prefix import (
+    LRUEviction,
+    PrefixEviction,
+    PrefixEvictionFactory,
+    make_prefix_eviction,
+)
 from margin.serving.pricing import request_work
 from margin.serving.schedulers import PricedScheduler, Scheduler
 from margin.serving.speculative import SpeculationPolicy
@@ -97,6 +104,17 @@ class ServingConfig:
         Blocks kept free at admission (vLLM's watermark).
     prefix_cache : bool
         Share prompt blocks by hash (needs a trace with hash ids).
+    prefix_eviction : str
+        Name of the prefix cache's eviction strategy in
+        :data:`~margin.serving.prefix.PREFIX_EVICTIONS` (default ``lru``); a
+        ``Simulator(..., eviction=factory)`` argument overrides it.
+    prefix_routing : bool
+        Route an arrival to the replica caching the longest prefix of its prompt (ties:
+        fewest requests), among replicas with at most ``prefix_routing_slack`` more
+        requests than the least loaded one (cache-aware routing, as Mooncake's Conductor
+        and SGLang's router); False (default): least loaded only.
+    prefix_routing_slack : int
+        Load slack (requests) that prefix-aware routing may trade for a cache hit.
     kv_bytes_per_token : float
         Bytes of KV per token (transfer size): 2 · layers · hidden · 2 bytes.
     link_bandwidth : float
@@ -133,6 +151,9 @@ class ServingConfig:
     kv_blocks: int = 3776
     watermark_blocks: int = 8
     prefix_cache: bool = True
+    prefix_eviction: str = "lru"
+    prefix_routing: bool = False
+    prefix_routing_slack: int = 4
     kv_bytes_per_token: float = 819200.0
     link_bandwidth: float = 25e9
     link_latency: float = 0.0005
@@ -159,6 +180,7 @@ class ServingConfig:
             "kv_blocks",
             "watermark_blocks",
             "price_every",
+            "prefix_routing_slack",
         )
         for name in ints:
             v = getattr(self, name)
@@ -168,7 +190,14 @@ class ServingConfig:
                 or v
                 < (
                     0
-                    if name in ("watermark_blocks", "prefill_replicas", "spec_gamma", "spec_seed")
+                    if name
+                    in (
+                        "watermark_blocks",
+                        "prefill_replicas",
+                        "spec_gamma",
+                        "spec_seed",
+                        "prefix_routing_slack",
+                    )
                     else 1
                 )
             ):
@@ -207,6 +236,14 @@ class ServingConfig:
             )
         if not isinstance(self.cost_model, Mapping):
             raise InputError("serving config: field 'cost_model' must be an object")
+        if not isinstance(self.prefix_routing, bool):
+            raise InputError("serving config: field 'prefix_routing' must be true or false")
+        if not isinstance(self.prefix_eviction, str):
+            raise InputError(
+                "serving config: field 'prefix_eviction' must be a policy name, "
+                f"got {self.prefix_eviction!r}"
+            )
+        make_prefix_eviction(self.prefix_eviction)  # unknown names: InputError
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], where: str = "serving config") -> ServingConfig:
@@ -276,7 +313,9 @@ class SimulationResult:
     ones could never fit a replica's KV memory (prompt + output > capacity), the rest were
     refused by admission control. ``prefill_tokens`` counts prompt
     tokens computed (recomputation after preemption included), ``cached_tokens`` prompt
-    tokens served from the prefix cache, ``decode_tokens`` output tokens generated.
+    tokens served from the prefix cache, ``decode_tokens`` output tokens generated;
+    ``prefix_evictions`` counts prefix-cache entries evicted and ``prefix_policy`` names the
+    eviction strategy.
     ``prices`` has columns (time, replica, prefill token, decode token, KV block price, USD).
     With speculative decoding on, ``spec_iterations`` counts the decode iterations in which
     at least one request speculated, ``spec_extra_tokens`` the output tokens gained from
@@ -308,6 +347,8 @@ class SimulationResult:
     spec_iterations: int = 0
     spec_extra_tokens: int = 0
     spec_max_batch: int = 0
+    prefix_evictions: int = 0
+    prefix_policy: str = "lru"
 
 
 class _Fenwick:
@@ -360,6 +401,7 @@ class _Replica:
         "n_in",
         "pf",
         "pf_priv",
+        "policy",
         "queued_lam",
         "queued_work",
         "recheck_pending",
@@ -375,7 +417,7 @@ class _Replica:
         "waiting",
     )
 
-    def __init__(self, idx: int, role: str, hb: int) -> None:
+    def __init__(self, idx: int, role: str, hb: int, policy: PrefixEviction) -> None:
         self.idx = idx
         self.role = role  # "mixed" | "prefill" | "decode"
         self.waiting: list[tuple[float, int]] = []
@@ -389,7 +431,11 @@ class _Replica:
         self.sum_fbase = 0  # Σ (full ctx − it) over decode members
         self.it = 0
         self.cache: dict[int, int] = {}
-        self.lru: OrderedDict[int, None] = OrderedDict()
+        self.policy = policy  # eviction order of the unreferenced cache entries
+        # fast path of the default strategy: its queue, updated inline (same operations)
+        self.lru: OrderedDict[int, None] | None = (
+            policy.queue if type(policy) is LRUEviction else None
+        )
         self.hb = hb
         self.cache_blocks = 0
         self.seg_kind = -1  # -1 idle, 0 mixed, 1 decode segment, 2 speculative step
@@ -430,10 +476,15 @@ class Simulator:
         config: ServingConfig | None = None,
         model: CostModel | None = None,
         sink: RecordSink | None = None,
+        eviction: PrefixEvictionFactory | None = None,
     ) -> None:
         self.config = config or ServingConfig()
         self.model = model if model is not None else load_cost_model(self.config.cost_model)
         self.sink = sink
+        #: builds each replica's prefix-cache eviction strategy
+        self.eviction: PrefixEvictionFactory = (
+            eviction if eviction is not None else make_prefix_eviction(self.config.prefix_eviction)
+        )
 
     # ------------------------------------------------------------------ public API
 
@@ -525,6 +576,7 @@ class _Run:
         self.H = H
         hb = -(-H // bs)
         self.use_cache = cfg.prefix_cache and trace.hash_ids is not None
+        self.prefix_routing = self.use_cache and cfg.prefix_routing
         self.hash_off: list[int] | None = None
         self.hash_ids: list[int] | None = None
         if self.use_cache and trace.hash_offsets is not None and trace.hash_ids is not None:
@@ -536,7 +588,8 @@ class _Run:
             )
         else:
             roles = ["mixed"] * cfg.replicas
-        self.reps = [_Replica(i, r, hb) for i, r in enumerate(roles)]
+        self.reps = [_Replica(i, r, hb, sim.eviction()) for i, r in enumerate(roles)]
+        self.prefix_evictions = 0
         self.front = [r for r in self.reps if r.role != "decode"]
         self.back = [r for r in self.reps if r.role == "decode"]
         # per-request state
@@ -663,6 +716,23 @@ class _Run:
                 best = r
         return best
 
+    def pick_prefix(self, rid: int, least: _Replica) -> _Replica:
+        """The replica caching the longest prefix of ``rid``'s prompt among those within
+        the routing slack of the least loaded one (ties: fewer requests; none: least)."""
+        h = self.hashes(rid)
+        cap = least.n_in + self.cfg.prefix_routing_slack
+        best, best_j = least, 0
+        for r in self.front:
+            if r.n_in > cap:
+                continue
+            cache = r.cache
+            j = 0
+            while j < len(h) and h[j] in cache:
+                j += 1
+            if j > best_j or (j == best_j and j > 0 and r.n_in < best.n_in):
+                best, best_j = r, j
+        return best
+
     def on_arrival(self, rid: int) -> None:
         if -(-(self.prm[rid] + self.out[rid]) // self.bs) + self.cfg.watermark_blocks > (
             self.cfg.kv_blocks
@@ -672,6 +742,8 @@ class _Run:
             self.too_long += 1
             return
         rep = self.pick(self.front)
+        if self.prefix_routing:
+            rep = self.pick_prefix(rid, rep)
         self.rep_of[rid] = rep.idx
         rep.n_in += 1
         rep.lam_in += self.lam[rid]
@@ -791,13 +863,14 @@ class _Run:
         return rep.cache_blocks + rep.pf_priv + dec
 
     def evict(self, rep: _Replica, need: int, free: int) -> int:
-        """Evict unreferenced prefix-cache entries (LRU) until ``need`` blocks are free."""
-        lru, cache, hb = rep.lru, rep.cache, rep.hb
-        while free < need and lru:
-            hid, _ = lru.popitem(last=False)
-            del cache[hid]
+        """Evict unreferenced prefix-cache entries (in the replica's eviction strategy's
+        order) until ``need`` blocks are free."""
+        pol, lru, cache, hb = rep.policy, rep.lru, rep.cache, rep.hb
+        while free < need and (lru if lru is not None else len(pol)):
+            del cache[lru.popitem(last=False)[0] if lru is not None else pol.victim()]
             rep.cache_blocks -= hb
             free += hb
+            self.prefix_evictions += 1
         return free
 
     def hashes(self, rid: int) -> list[int]:
@@ -810,18 +883,35 @@ class _Run:
             h = self.hashes(rid)
             j = self.held[rid]
             cache, lru, hb = rep.cache, rep.lru, rep.hb
-            if keep_prompt:
-                m = min(len(h), j + private_blocks // hb)
-                for hid in h[j:m]:
-                    if hid not in cache:
-                        cache[hid] = 0
+            if lru is not None:  # the default LRU strategy, inline
+                if keep_prompt:
+                    for hid in h[j : min(len(h), j + private_blocks // hb)]:
+                        if hid not in cache:
+                            cache[hid] = 0
+                            lru[hid] = None
+                            rep.cache_blocks += hb
+                for hid in h[:j]:
+                    c = cache[hid] - 1
+                    cache[hid] = c
+                    if c == 0:
                         lru[hid] = None
-                        rep.cache_blocks += hb
-            for hid in h[:j]:
-                c = cache[hid] - 1
-                cache[hid] = c
-                if c == 0:
-                    lru[hid] = None
+            else:
+                pol, now = rep.policy, self.now
+                if keep_prompt:
+                    m = min(len(h), j + private_blocks // hb)
+                    H, prm, v = self.H, self.prm[rid], self.val[rid]
+                    for k in range(j, m):
+                        hid = h[k]
+                        if hid not in cache:
+                            cache[hid] = 0
+                            parent = h[k - 1] if k else -1
+                            pol.written(hid, v, max(min(H, prm - k * H), 1), now, parent)
+                            rep.cache_blocks += hb
+                for hid in h[:j]:
+                    c = cache[hid] - 1
+                    cache[hid] = c
+                    if c == 0:
+                        pol.unreferenced(hid, now)
             self.held[rid] = 0
             self.shared_tok[rid] = 0
 
@@ -870,9 +960,15 @@ class _Run:
             self.dequeued(rep, rid)
             if j:
                 cache, lru = rep.cache, rep.lru
-                for hid in self.hashes(rid)[:j]:
-                    cache[hid] += 1
-                    lru.pop(hid, None)
+                if lru is not None:
+                    for hid in self.hashes(rid)[:j]:
+                        cache[hid] += 1
+                        lru.pop(hid, None)
+                else:
+                    pol, now = rep.policy, self.now
+                    for hid in self.hashes(rid)[:j]:
+                        cache[hid] += 1
+                        pol.hit(hid, now)
                 self.held[rid] = j
                 self.shared_tok[rid] = hit
             free -= need
@@ -1330,4 +1426,6 @@ class _Run:
             spec_iterations=self.spec_iterations,
             spec_extra_tokens=self.spec_extra,
             spec_max_batch=self.spec_max_batch,
+            prefix_evictions=self.prefix_evictions,
+            prefix_policy=self.reps[0].policy.name if self.reps else "lru",
         )
