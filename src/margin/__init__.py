@@ -35,12 +35,13 @@ __getattr__, __dir__, _names = attach(
         "agent.controller": ["MarginalController"],
         "agent.guard": ["ActionDenied", "gated"],
         "agent.schedule": ["ActionClass", "AutonomySchedule"],
-        "capital.cache": ["CacheReport", "ReuseRule"],
+        "capital.cache": ["CacheReport", "PricedPrefixEviction", "ReuseRule"],
         "capital.depreciation": ["DepreciationEstimator"],
         "capital.rl": ["CapabilityModel", "allocate_investment"],
-        "routing.data": ["RoutingDataset", "load_routerbench"],
+        "routing.data": ["RoutingDataset", "load_any", "load_routerbench"],
         "routing.menu": ["design_menu"],
         "routing.router": ["MarginalRouter"],
+        "serving.prefix": ["PrefixEviction"],
         "serving.pricing": ["PriorityQueueModel", "Quote"],
         "serving.simulator": ["CONFIG_PRESETS", "ServingConfig", "SimulationResult", "simulate"],
         "serving.traces": ["Trace", "load_trace"],
@@ -80,7 +81,11 @@ if TYPE_CHECKING:
         ActionClass as ActionClass,
         AutonomySchedule as AutonomySchedule,
     )
-    from margin.capital.cache import CacheReport as CacheReport, ReuseRule as ReuseRule
+    from margin.capital.cache import (
+        CacheReport as CacheReport,
+        PricedPrefixEviction as PricedPrefixEviction,
+        ReuseRule as ReuseRule,
+    )
     from margin.capital.depreciation import DepreciationEstimator as DepreciationEstimator
     from margin.capital.rl import (
         CapabilityModel as CapabilityModel,
@@ -129,10 +134,12 @@ if TYPE_CHECKING:
     from margin.report.page import build_report as build_report, write_report as write_report
     from margin.routing.data import (
         RoutingDataset as RoutingDataset,
+        load_any as load_any,
         load_routerbench as load_routerbench,
     )
     from margin.routing.menu import design_menu as design_menu
     from margin.routing.router import MarginalRouter as MarginalRouter
+    from margin.serving.prefix import PrefixEviction as PrefixEviction
     from margin.serving.pricing import PriorityQueueModel as PriorityQueueModel, Quote as Quote
     from margin.serving.simulator import (
         CONFIG_PRESETS as CONFIG_PRESETS,
