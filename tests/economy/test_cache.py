@@ -11,7 +11,7 @@ from hypothesis import given, settings, strategies as st
 
 from margin.capital.cache import PricedPrefixEviction
 from margin.diagnose import diagnose
-from margin.economy import EconomyConfig
+from margin.economy import REGIMES, EconomyConfig, draw_stream, run_regime
 from margin.economy.engine import _agent_contexts
 from margin.serving.schedulers import FCFS
 from margin.serving.simulator import ServingConfig, Simulator
@@ -138,3 +138,13 @@ def test_economy_cache_hits_are_billed_and_recorded(economy_run) -> None:  # typ
         )
         assert not [f for f in diagnose(recs, ["cache-misuse"]) if f.count]
     assert cfg.cache_read_discount == 0.9
+
+
+def test_priced_cache_switches_with_the_capital_layer(small_config) -> None:  # type: ignore[no-untyped-def]
+    """The KV cache is capital's inventory (Sec. 3.4): siloed with only capital on shared
+    prices evicts priced; siloed with only serving on shared prices keeps LRU."""
+    cfg = small_config(0)
+    stream = draw_stream(cfg)
+    for layer, policy in (("capital", "priced"), ("serving", "lru")):
+        res = run_regime(cfg, stream, REGIMES["siloed"].swap(layer), regret=False)
+        assert res.cache["policy"] == policy, layer

@@ -1,4 +1,4 @@
-"""The end-to-end economy: router → agent steps (served by the serving simulator) → trainer.
+"""The end-to-end economy: router → agent steps (served by the serving simulator) → trainer/cache.
 
 Two regimes run on the same :class:`~margin.economy.stream.TaskStream` (Sec. 1, 4 of the
 paper: locally competent layers misallocate globally when the prices sit apart):
@@ -6,7 +6,8 @@ paper: locally competent layers misallocate globally when the prices sit apart):
 ``siloed``
     cost-minimizing router (the cheapest tier whose benchmark quality meets a fixed bar,
     blind to V and ρ); success-maximizing agent (:class:`margin.agent.simulator.MaxSuccess`);
-    FCFS serving with a flat token price; a trainer that keeps every trace.
+    FCFS serving with a flat token price and an LRU prefix cache; a trainer that keeps
+    every trace.
 ``shared``
     one price vector discovered online by :class:`margin.core.discovery.PriceController`
     (duals µ = (µC, µL, µR) of a cost budget, a latency SLA and a risk envelope, Eq. 3)
@@ -16,8 +17,10 @@ paper: locally competent layers misallocate globally when the prices sit apart):
     calls) fed back into the router's and the agent's per-call ΔC and ΔL. Router: Eq. 4
     over the model tiers (:func:`margin.core.allocation.allocate_batch`); agent: the
     marginal step controller (:class:`margin.agent.controller.MarginalController`);
-    serving: :class:`margin.serving.schedulers.PricedScheduler`; trainer: marginal
-    admission (:func:`margin.capital.rl.admit_rollouts`).
+    serving: :class:`margin.serving.schedulers.PricedScheduler`; capital: marginal
+    admission of traces (:func:`margin.capital.rl.admit_rollouts`) and the prefix cache
+    evicted by expected discounted reuse value
+    (:class:`margin.capital.cache.PricedPrefixEviction`).
 
 Published prices for a task of value V and delay price λ_x (KKT of Eq. 3 divided by
 1 + µC, as :meth:`margin.core.discovery.ControllerState.price_vector`)::
@@ -561,8 +564,9 @@ def run_regime(
     cost_model: CostModel = load_cost_model({})
     serving_cfg = ServingConfig(replicas=config.replicas, prefix_routing=True)
     eviction: PrefixEvictionFactory | None = None
-    if regime.shared("serving"):
-        # the capital layer's priced policy: each block carries its writer's published V
+    if regime.shared("capital"):
+        # the KV cache is the capital layer's inventory (Sec. 3.4): its priced policy
+        # decides the serving prefix cache's evictions; each block carries its writer's V
 
         def eviction() -> PricedPrefixEviction:
             return PricedPrefixEviction(
